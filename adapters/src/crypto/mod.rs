@@ -1,0 +1,11 @@
+//! Password hashing, refresh-token minting, randomness and the system clock.
+
+mod argon2id;
+mod clock;
+mod random;
+mod refresh_token;
+
+pub use argon2id::{Argon2Params, Argon2idHasher};
+pub use clock::SystemClock;
+pub use random::OsRandom;
+pub use refresh_token::Sha256RefreshTokens;

@@ -1,0 +1,153 @@
+//! RFC 9457 problem details, the body of every error response.
+
+use poem_openapi::Object;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+tokio::task_local! {
+    /// The id and path of the request being served, so a problem made anywhere in its handler
+    /// can name them.
+    pub(crate) static CURRENT_REQUEST: RequestInfo;
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RequestInfo {
+    pub request_id: String,
+    pub path: String,
+}
+
+/// A problem detail (RFC 9457).
+#[derive(Object, Clone, Debug)]
+#[oai(rename = "Problem")]
+pub struct Problem {
+    /// A URI naming the kind of problem; stable, so clients may branch on it.
+    #[oai(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this occurrence, in plain words.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// The request path.
+    #[oai(skip_serializing_if_is_none)]
+    pub instance: Option<String>,
+    /// The request id, also sent as `X-Request-Id`; quote it when reporting a problem.
+    #[oai(skip_serializing_if_is_none)]
+    pub request_id: Option<String>,
+    /// One entry per invalid field, present on 422 responses.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldProblem>>,
+}
+
+/// One invalid field of a request.
+#[derive(Object, Clone, Debug, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// The JSON field name.
+    pub field: String,
+    /// A stable machine-readable code, such as `too_short`.
+    pub code: String,
+    /// A message that can be shown next to the field.
+    pub message: String,
+}
+
+/// The kinds of problems Somnium returns, each with a stable type URI and title.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    MalformedRequest,
+    InvalidCredentials,
+    InvalidToken,
+    NotFound,
+    MethodNotAllowed,
+    EmailTaken,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    Internal,
+    Unavailable,
+}
+
+impl ProblemKind {
+    pub fn status(self) -> u16 {
+        match self {
+            ProblemKind::MalformedRequest => 400,
+            ProblemKind::InvalidCredentials | ProblemKind::InvalidToken => 401,
+            ProblemKind::NotFound => 404,
+            ProblemKind::MethodNotAllowed => 405,
+            ProblemKind::EmailTaken => 409,
+            ProblemKind::PayloadTooLarge => 413,
+            ProblemKind::UnsupportedMediaType => 415,
+            ProblemKind::ValidationFailed => 422,
+            ProblemKind::Internal => 500,
+            ProblemKind::Unavailable => 503,
+        }
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedRequest => "malformed-request",
+            ProblemKind::InvalidCredentials => "invalid-credentials",
+            ProblemKind::InvalidToken => "invalid-token",
+            ProblemKind::NotFound => "not-found",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::EmailTaken => "email-taken",
+            ProblemKind::PayloadTooLarge => "payload-too-large",
+            ProblemKind::UnsupportedMediaType => "unsupported-media-type",
+            ProblemKind::ValidationFailed => "validation-failed",
+            ProblemKind::Internal => "internal-error",
+            ProblemKind::Unavailable => "service-unavailable",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            ProblemKind::MalformedRequest => "Malformed request",
+            ProblemKind::InvalidCredentials => "Invalid email or password",
+            ProblemKind::InvalidToken => "Invalid or missing token",
+            ProblemKind::NotFound => "Not found",
+            ProblemKind::MethodNotAllowed => "Method not allowed",
+            ProblemKind::EmailTaken => "Email already registered",
+            ProblemKind::PayloadTooLarge => "Request body too large",
+            ProblemKind::UnsupportedMediaType => "Unsupported media type",
+            ProblemKind::ValidationFailed => "Validation failed",
+            ProblemKind::Internal => "Internal server error",
+            ProblemKind::Unavailable => "Service unavailable",
+        }
+    }
+}
+
+impl Problem {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        let request = CURRENT_REQUEST.try_with(Clone::clone).ok();
+        Self {
+            problem_type: format!("urn:somnium:problem:{}", kind.slug()),
+            title: kind.title().to_owned(),
+            status: kind.status(),
+            detail: Some(detail.into()),
+            instance: request.as_ref().map(|request| request.path.clone()),
+            request_id: request.map(|request| request.request_id),
+            errors: None,
+        }
+    }
+
+    pub fn validation(errors: Vec<FieldProblem>) -> Self {
+        let fields: Vec<&str> = errors.iter().map(|error| error.field.as_str()).collect();
+        let detail = format!("invalid fields: {}", fields.join(", "));
+        Self {
+            errors: Some(errors),
+            ..Self::new(ProblemKind::ValidationFailed, detail)
+        }
+    }
+
+    /// Serializes the problem into a complete response, for errors raised outside a handler.
+    pub fn into_response(self) -> poem::Response {
+        let status =
+            poem::http::StatusCode::from_u16(self.status).unwrap_or(poem::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let body = poem_openapi::types::ToJSON::to_json_string(&self);
+        poem::Response::builder()
+            .status(status)
+            .content_type(PROBLEM_CONTENT_TYPE)
+            .body(body)
+    }
+}

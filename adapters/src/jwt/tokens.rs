@@ -1,0 +1,222 @@
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use josekit::jwk::KeyPair;
+use josekit::jws::alg::ecdsa::{EcdsaJwsSigner, EcdsaJwsVerifier};
+use josekit::jws::{JwsHeader, ES256};
+use josekit::jwt::{self, JwtPayload};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde_json::{json, Value};
+use somnium_domain::ports::{AccessTokenError, AccessTokenIssuer, AccessTokenVerifier};
+use somnium_domain::{AccessTokenClaims, IssuedAccessToken, Role, SessionId, UserId};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::keys::SigningKey;
+
+/// The JWS `typ` of an access token (RFC 9068).
+const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The most clock skew tolerated when checking `exp` and `iat`.
+pub const MAX_LEEWAY: Duration = Duration::seconds(60);
+
+#[derive(Clone, Debug)]
+pub struct JwtSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_lifetime: Duration,
+    /// Clock skew tolerated on `exp`, at most [`MAX_LEEWAY`].
+    pub leeway: Duration,
+}
+
+/// Signs with the current key and verifies with any published key.
+pub struct Es256AccessTokens {
+    settings: JwtSettings,
+    signer: EcdsaJwsSigner,
+    signing_kid: String,
+    verifiers: HashMap<String, EcdsaJwsVerifier>,
+    jwks: Value,
+}
+
+impl Es256AccessTokens {
+    /// Builds the signer from `current` and verifiers from `current` plus `previous`, whose
+    /// tokens stay valid until they expire.
+    ///
+    /// # Errors
+    /// [`AccessTokenError::Signing`] when josekit rejects a key.
+    pub fn new(settings: JwtSettings, current: &SigningKey, previous: &[SigningKey]) -> Result<Self, AccessTokenError> {
+        let signing_error = |error: josekit::JoseError| AccessTokenError::Signing(error.to_string());
+        let mut signer = ES256
+            .signer_from_jwk(&current.key_pair().to_jwk_private_key())
+            .map_err(signing_error)?;
+        signer.set_key_id(current.kid());
+
+        let mut verifiers = HashMap::new();
+        let mut published = Vec::new();
+        for key in std::iter::once(current).chain(previous) {
+            let public = key.key_pair().to_jwk_public_key();
+            let mut verifier = ES256.verifier_from_jwk(&public).map_err(signing_error)?;
+            verifier.set_key_id(key.kid());
+            verifiers.insert(key.kid().to_owned(), verifier);
+
+            let mut entry: serde_json::Map<String, Value> = public.as_ref().clone();
+            entry.insert("kid".into(), json!(key.kid()));
+            entry.insert("alg".into(), json!("ES256"));
+            entry.insert("use".into(), json!("sig"));
+            published.push(Value::Object(entry));
+        }
+
+        let settings = JwtSettings {
+            leeway: settings.leeway.min(MAX_LEEWAY),
+            ..settings
+        };
+        Ok(Self {
+            settings,
+            signer,
+            signing_kid: current.kid().to_owned(),
+            verifiers,
+            jwks: json!({ "keys": published }),
+        })
+    }
+
+    /// The JSON Web Key Set of every key whose tokens are accepted.
+    pub fn jwks(&self) -> &Value {
+        &self.jwks
+    }
+
+    pub fn settings(&self) -> &JwtSettings {
+        &self.settings
+    }
+
+    fn check_header(&self, token: &str) -> Result<&EcdsaJwsVerifier, AccessTokenError> {
+        let header = jwt::decode_header(token).map_err(|_| AccessTokenError::Malformed)?;
+        // Pinning the algorithm rejects `none` and HMAC tokens signed with the public key
+        // before any key is chosen.
+        if header.claim("alg").and_then(Value::as_str) != Some("ES256") {
+            return Err(AccessTokenError::Header("alg must be ES256"));
+        }
+        let typ = header.claim("typ").and_then(Value::as_str).unwrap_or_default();
+        if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) && !typ.eq_ignore_ascii_case("application/at+jwt") {
+            return Err(AccessTokenError::Header("typ must be at+jwt"));
+        }
+        let kid = header
+            .claim("kid")
+            .and_then(Value::as_str)
+            .ok_or(AccessTokenError::UnknownKey)?;
+        self.verifiers.get(kid).ok_or(AccessTokenError::UnknownKey)
+    }
+
+    fn check_claims(&self, payload: &JwtPayload, now: OffsetDateTime) -> Result<AccessTokenClaims, AccessTokenError> {
+        if payload.claim("type").and_then(Value::as_str) != Some("access") {
+            return Err(AccessTokenError::Claim("type must be access"));
+        }
+        if payload.issuer() != Some(self.settings.issuer.as_str()) {
+            return Err(AccessTokenError::Claim("iss"));
+        }
+        let audience_matches = payload
+            .audience()
+            .is_some_and(|audience| audience.iter().any(|entry| *entry == self.settings.audience));
+        if !audience_matches {
+            return Err(AccessTokenError::Claim("aud"));
+        }
+
+        let expires_at = payload.expires_at().ok_or(AccessTokenError::Claim("exp is missing"))?;
+        if to_offset(expires_at) + self.settings.leeway <= now {
+            return Err(AccessTokenError::Expired);
+        }
+        let issued_at = payload.issued_at().ok_or(AccessTokenError::Claim("iat is missing"))?;
+        if to_offset(issued_at) > now + self.settings.leeway {
+            return Err(AccessTokenError::Claim("iat is in the future"));
+        }
+
+        let uuid_claim = |name: &'static str| {
+            payload
+                .claim(name)
+                .and_then(Value::as_str)
+                .and_then(|value| Uuid::parse_str(value).ok())
+                .ok_or(AccessTokenError::Claim(name))
+        };
+        let role = payload
+            .claim("role")
+            .and_then(Value::as_str)
+            .and_then(|value| value.parse::<Role>().ok())
+            .ok_or(AccessTokenError::Claim("role"))?;
+        let auth_time = payload
+            .claim("auth_time")
+            .and_then(Value::as_i64)
+            .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+            .ok_or(AccessTokenError::Claim("auth_time"))?;
+        let email = payload
+            .claim("email")
+            .and_then(Value::as_str)
+            .ok_or(AccessTokenError::Claim("email"))?;
+
+        Ok(AccessTokenClaims {
+            user_id: UserId::from_uuid(uuid_claim("sub")?),
+            email: email.to_owned(),
+            role,
+            session_id: SessionId::from_uuid(uuid_claim("sid")?),
+            auth_time,
+        })
+    }
+}
+
+impl AccessTokenIssuer for Es256AccessTokens {
+    fn issue(&self, claims: &AccessTokenClaims, now: OffsetDateTime) -> Result<IssuedAccessToken, AccessTokenError> {
+        let lifetime = self.settings.access_token_lifetime;
+        let mut header = JwsHeader::new();
+        header.set_token_type(ACCESS_TOKEN_TYP);
+        header.set_key_id(&self.signing_kid);
+
+        let mut jti = [0_u8; 16];
+        OsRng.fill_bytes(&mut jti);
+        let mut payload = JwtPayload::new();
+        payload.set_issuer(&self.settings.issuer);
+        payload.set_audience(vec![self.settings.audience.clone()]);
+        payload.set_subject(claims.user_id.to_string());
+        payload.set_jwt_id(hex::encode(jti));
+        // `iat` and `exp` are set as integers: josekit writes `iat` as a float, which some
+        // resource servers reject.
+        let extra = [
+            ("iat", json!(now.unix_timestamp())),
+            ("exp", json!((now + lifetime).unix_timestamp())),
+            ("type", json!("access")),
+            ("email", json!(claims.email)),
+            ("role", json!(claims.role.as_str())),
+            ("sid", json!(claims.session_id.to_string())),
+            ("auth_time", json!(claims.auth_time.unix_timestamp())),
+        ];
+        for (name, value) in extra {
+            payload
+                .set_claim(name, Some(value))
+                .map_err(|error| AccessTokenError::Signing(error.to_string()))?;
+        }
+
+        let token = jwt::encode_with_signer(&payload, &header, &self.signer)
+            .map_err(|error| AccessTokenError::Signing(error.to_string()))?;
+        Ok(IssuedAccessToken {
+            token: token.into(),
+            expires_in_seconds: lifetime.whole_seconds(),
+        })
+    }
+}
+
+impl AccessTokenVerifier for Es256AccessTokens {
+    fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, AccessTokenError> {
+        let verifier = self.check_header(token)?;
+        let (payload, _header) = jwt::decode_with_verifier(token, verifier).map_err(|error| match error {
+            josekit::JoseError::InvalidSignature(_) => AccessTokenError::BadSignature,
+            _ => AccessTokenError::Malformed,
+        })?;
+        self.check_claims(&payload, now)
+    }
+}
+
+fn to_offset(time: SystemTime) -> OffsetDateTime {
+    let seconds = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0);
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

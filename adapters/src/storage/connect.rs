@@ -1,0 +1,83 @@
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+
+use super::migration::Migrator;
+
+/// Where the database is and how to reach it.
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    /// A `postgres://` or `sqlite://` URL.
+    pub url: String,
+    /// PostgreSQL schema to use instead of `public`; tests give each case its own.
+    pub schema: Option<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite://")]
+    UnsupportedUrl,
+    #[error("could not connect to the database")]
+    Connect(#[source] sea_orm::DbErr),
+    #[error("database migration failed")]
+    Migrate(#[source] sea_orm::DbErr),
+}
+
+/// Opens a connection pool.
+///
+/// SQLite runs in WAL mode with a busy timeout, so concurrent writers wait for each other
+/// instead of failing with "database is locked".
+///
+/// # Errors
+/// [`StorageError`] when the URL is not supported or the database does not answer.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, StorageError> {
+    let url = settings.url.as_str();
+    let is_sqlite = url.starts_with("sqlite:");
+    if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        return Err(StorageError::UnsupportedUrl);
+    }
+
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(settings.max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if let Some(schema) = &settings.schema {
+        options.set_schema_search_path(schema.clone());
+    }
+    if is_sqlite {
+        options.map_sqlx_sqlite_opts(|sqlite: SqliteConnectOptions| {
+            sqlite
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    }
+
+    let connection = Database::connect(options).await.map_err(StorageError::Connect)?;
+    tracing::info!(backend = ?connection.get_database_backend(), "connected to the database");
+    Ok(connection)
+}
+
+/// Applies every pending migration.
+///
+/// # Errors
+/// [`StorageError::Migrate`] when a migration fails.
+pub async fn migrate(connection: &DatabaseConnection) -> Result<(), StorageError> {
+    Migrator::up(connection, None).await.map_err(StorageError::Migrate)?;
+    tracing::info!("database migrations applied");
+    Ok(())
+}
+
+/// Checks that the database answers a trivial query.
+pub async fn ping(connection: &DatabaseConnection) -> bool {
+    let statement = sea_orm::Statement::from_string(connection.get_database_backend(), "SELECT 1");
+    connection.execute(statement).await.is_ok()
+}

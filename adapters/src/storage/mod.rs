@@ -1,0 +1,14 @@
+//! Storage on PostgreSQL or SQLite through sea-orm. The same migrations run on both.
+
+mod audit_log;
+mod connect;
+pub mod entities;
+mod errors;
+pub mod migration;
+mod session_repository;
+mod user_repository;
+
+pub use audit_log::SqlAuditLog;
+pub use connect::{connect, migrate, ping, DatabaseSettings, StorageError};
+pub use session_repository::SqlSessionRepository;
+pub use user_repository::SqlUserRepository;

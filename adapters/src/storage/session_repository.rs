@@ -1,0 +1,184 @@
+use async_trait::async_trait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait,
+};
+use somnium_domain::ports::{RepositoryError, Rotation, RotationOutcome, SessionRepository};
+use somnium_domain::{
+    AuditEvent, NewRefreshToken, RefreshTokenId, RefreshTokenRecord, Session, SessionId, SuccessorSeed, UserId,
+};
+use time::OffsetDateTime;
+
+use super::audit_log::insert_event;
+use super::entities::{refresh_token, session};
+use super::errors::{corrupt_row, repository_error};
+
+/// Sessions in `sessions` and their refresh-token families in `refresh_tokens`.
+#[derive(Clone)]
+pub struct SqlSessionRepository {
+    connection: DatabaseConnection,
+}
+
+impl SqlSessionRepository {
+    pub fn new(connection: DatabaseConnection) -> Self {
+        Self { connection }
+    }
+}
+
+#[async_trait]
+impl SessionRepository for SqlSessionRepository {
+    async fn create(
+        &self,
+        session: &Session,
+        first_token: &NewRefreshToken,
+        event: &AuditEvent,
+    ) -> Result<(), RepositoryError> {
+        let model = session::Model {
+            id: session.id.as_uuid(),
+            user_id: session.user_id.as_uuid(),
+            created_at: session.created_at,
+            auth_time: session.auth_time,
+            expires_at: session.expires_at,
+            remember_me: session.remember_me,
+            revoked_at: session.revoked_at,
+            client_ip: session.client_ip.clone(),
+            user_agent: session.user_agent.clone(),
+        };
+
+        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        session::Entity::insert(model.into_active_model())
+            .exec_without_returning(&transaction)
+            .await
+            .map_err(repository_error)?;
+        insert_token(&transaction, first_token).await?;
+        insert_event(&transaction, event).await?;
+        transaction.commit().await.map_err(repository_error)
+    }
+
+    async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>, RepositoryError> {
+        let found = refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(token_hash))
+            .find_also_related(session::Entity)
+            .one(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        match found {
+            None => Ok(None),
+            Some((token, Some(session))) => to_record(token, session).map(Some),
+            Some((token, None)) => Err(corrupt_row(format!("refresh token {} has no session", token.id))),
+        }
+    }
+
+    async fn rotate(&self, rotation: &Rotation, event: &AuditEvent) -> Result<RotationOutcome, RepositoryError> {
+        let transaction = self.connection.begin().await.map_err(repository_error)?;
+
+        // The conditional update is the transaction's first statement. On SQLite it takes the
+        // write lock before anything is read, so concurrent rotations wait on the busy timeout
+        // rather than fail; on PostgreSQL the row lock makes every loser wait for the winner's
+        // commit and then match no row.
+        let spent = refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RotatedAt, Expr::value(rotation.rotated_at))
+            .col_expr(
+                refresh_token::Column::SuccessorSeed,
+                Expr::value(hex::encode(rotation.seed.0)),
+            )
+            .filter(refresh_token::Column::Id.eq(rotation.spent.as_uuid()))
+            .filter(refresh_token::Column::RotatedAt.is_null())
+            .exec(&transaction)
+            .await
+            .map_err(repository_error)?;
+
+        if spent.rows_affected == 0 {
+            transaction.rollback().await.map_err(repository_error)?;
+            let current = self.find_by_token_id(rotation.spent).await?;
+            return Ok(RotationOutcome::AlreadySpent(current));
+        }
+
+        insert_token(&transaction, &rotation.successor).await?;
+        insert_event(&transaction, event).await?;
+        transaction.commit().await.map_err(repository_error)?;
+        Ok(RotationOutcome::Rotated)
+    }
+
+    async fn revoke(
+        &self,
+        session_id: SessionId,
+        at: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<bool, RepositoryError> {
+        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        let revoked = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(at))
+            .filter(session::Column::Id.eq(session_id.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&transaction)
+            .await
+            .map_err(repository_error)?;
+        insert_event(&transaction, event).await?;
+        transaction.commit().await.map_err(repository_error)?;
+        Ok(revoked.rows_affected > 0)
+    }
+}
+
+impl SqlSessionRepository {
+    async fn find_by_token_id(&self, id: RefreshTokenId) -> Result<RefreshTokenRecord, RepositoryError> {
+        let found = refresh_token::Entity::find_by_id(id.as_uuid())
+            .find_also_related(session::Entity)
+            .one(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        match found {
+            Some((token, Some(session))) => to_record(token, session),
+            _ => Err(corrupt_row(format!("refresh token {id} vanished during rotation"))),
+        }
+    }
+}
+
+async fn insert_token<C: ConnectionTrait>(connection: &C, token: &NewRefreshToken) -> Result<(), RepositoryError> {
+    let model = refresh_token::Model {
+        id: token.id.as_uuid(),
+        session_id: token.session_id.as_uuid(),
+        token_hash: token.token_hash.clone(),
+        created_at: token.created_at,
+        expires_at: token.expires_at,
+        rotated_at: None,
+        successor_seed: None,
+    };
+    refresh_token::Entity::insert(model.into_active_model())
+        .exec_without_returning(connection)
+        .await
+        .map_err(repository_error)?;
+    Ok(())
+}
+
+fn to_record(token: refresh_token::Model, session: session::Model) -> Result<RefreshTokenRecord, RepositoryError> {
+    let successor_seed = token
+        .successor_seed
+        .as_deref()
+        .map(|encoded| {
+            let mut seed = [0_u8; 32];
+            hex::decode_to_slice(encoded, &mut seed)
+                .map_err(|_| corrupt_row(format!("refresh token {} has an unreadable successor seed", token.id)))?;
+            Ok(SuccessorSeed(seed))
+        })
+        .transpose()?;
+
+    Ok(RefreshTokenRecord {
+        id: RefreshTokenId::from_uuid(token.id),
+        session: Session {
+            id: SessionId::from_uuid(session.id),
+            user_id: UserId::from_uuid(session.user_id),
+            created_at: session.created_at,
+            auth_time: session.auth_time,
+            remember_me: session.remember_me,
+            expires_at: session.expires_at,
+            revoked_at: session.revoked_at,
+            client_ip: session.client_ip,
+            user_agent: session.user_agent,
+        },
+        created_at: token.created_at,
+        expires_at: token.expires_at,
+        rotated_at: token.rotated_at,
+        successor_seed,
+    })
+}

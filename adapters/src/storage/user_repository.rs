@@ -1,0 +1,95 @@
+use async_trait::async_trait;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
+use somnium_domain::ports::{InsertUserError, RepositoryError, UserRepository};
+use somnium_domain::{Email, FullName, NewUser, PasswordHash, Role, User, UserId, UserStatus};
+
+use super::audit_log::insert_event;
+use super::entities::user;
+use super::errors::{corrupt_row, is_unique_violation, repository_error};
+use somnium_domain::AuditEvent;
+
+/// Accounts in the `users` table.
+#[derive(Clone)]
+pub struct SqlUserRepository {
+    connection: DatabaseConnection,
+}
+
+impl SqlUserRepository {
+    pub fn new(connection: DatabaseConnection) -> Self {
+        Self { connection }
+    }
+}
+
+#[async_trait]
+impl UserRepository for SqlUserRepository {
+    async fn insert(&self, new_user: &NewUser, event: &AuditEvent) -> Result<(), InsertUserError> {
+        let user = &new_user.user;
+        let model = user::Model {
+            id: user.id.as_uuid(),
+            email: user.email.as_str().to_owned(),
+            email_normalized: user.email.normalized().to_owned(),
+            full_name: user.full_name.as_str().to_owned(),
+            role: user.role.as_str().to_owned(),
+            status: user.status.as_str().to_owned(),
+            password_hash: new_user.password_hash.expose_secret().to_owned(),
+            created_at: user.created_at,
+            updated_at: user.created_at,
+        };
+
+        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        // The unique index on the normalized email decides a race between two registrations;
+        // checking first and inserting later would let both through.
+        let inserted = user::Entity::insert(model.into_active_model())
+            .exec_without_returning(&transaction)
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(error) if is_unique_violation(&error) => return Err(InsertUserError::EmailTaken),
+            Err(error) => return Err(repository_error(error).into()),
+        }
+        insert_event(&transaction, event).await?;
+        transaction.commit().await.map_err(repository_error)?;
+        Ok(())
+    }
+
+    async fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, RepositoryError> {
+        let found = user::Entity::find()
+            .filter(user::Column::EmailNormalized.eq(email.normalized()))
+            .one(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        found
+            .map(|model| {
+                let hash = PasswordHash::new(model.password_hash.clone());
+                to_domain(model).map(|user| (user, hash))
+            })
+            .transpose()
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        let found = user::Entity::find_by_id(id.as_uuid())
+            .one(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        found.map(to_domain).transpose()
+    }
+}
+
+fn to_domain(model: user::Model) -> Result<User, RepositoryError> {
+    let role = model
+        .role
+        .parse::<Role>()
+        .map_err(|error| corrupt_row(format!("user {}: {error}", model.id)))?;
+    let status = model
+        .status
+        .parse::<UserStatus>()
+        .map_err(|error| corrupt_row(format!("user {}: {error}", model.id)))?;
+    Ok(User {
+        id: UserId::from_uuid(model.id),
+        email: Email::from_stored(model.email),
+        full_name: FullName::from_stored(model.full_name),
+        role,
+        status,
+        created_at: model.created_at,
+    })
+}

@@ -1,0 +1,84 @@
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use somnium_domain::ports::{
+    AccessTokenIssuer, AuditLog, Clock, PasswordHasher, RefreshTokenMinter, SecureRandom, SessionRepository,
+    UserRepository,
+};
+use somnium_domain::{IssuedAccessToken, Password, PasswordHash, RefreshToken, SessionId};
+use time::Duration;
+
+use crate::error::UnexpectedError;
+
+/// The adapters a use case may call.
+#[derive(Clone)]
+pub struct Ports {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub audit: Arc<dyn AuditLog>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub access_tokens: Arc<dyn AccessTokenIssuer>,
+    pub refresh_tokens: Arc<dyn RefreshTokenMinter>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn SecureRandom>,
+}
+
+/// Settings of the sign-in flow.
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// How long a spent refresh token still returns its successor instead of counting as reuse.
+    /// Zero turns the grace period off.
+    pub refresh_grace_period: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            refresh_grace_period: Duration::seconds(5),
+        }
+    }
+}
+
+/// The tokens returned by login and refresh.
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access_token: IssuedAccessToken,
+    pub refresh_token: RefreshToken,
+    pub refresh_expires_in_seconds: i64,
+    pub session_id: SessionId,
+}
+
+/// The sign-in use cases over one set of ports.
+#[derive(Clone)]
+pub struct AuthService {
+    pub(crate) ports: Ports,
+    pub(crate) settings: AuthSettings,
+    /// A hash of a random password, verified when an email is unknown so that an unknown email
+    /// costs the same time as a wrong password.
+    pub(crate) dummy_hash: PasswordHash,
+}
+
+impl AuthService {
+    /// Builds the service, hashing the dummy password once.
+    ///
+    /// # Errors
+    /// [`UnexpectedError`] when the hasher fails.
+    pub async fn new(ports: Ports, settings: AuthSettings) -> Result<Self, UnexpectedError> {
+        let random_password: [u8; 32] = ports.random.bytes();
+        let dummy = Password::presented(SecretString::from(hex_string(&random_password)));
+        let dummy_hash = ports.hasher.hash(&dummy).await?;
+        Ok(Self {
+            ports,
+            settings,
+            dummy_hash,
+        })
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

@@ -1,0 +1,244 @@
+//! Configuration, read from environment variables and validated before anything starts.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use somnium_adapters::crypto::Argon2Params;
+use time::Duration;
+
+/// Where Somnium runs. Production refuses the development conveniences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Where the ES256 signing key comes from.
+#[derive(Clone, Debug)]
+pub enum SigningKeySource {
+    /// `SOMNIUM_SIGNING_KEY`: the PEM text itself.
+    Pem(String),
+    /// `SOMNIUM_SIGNING_KEY_FILE`: a PEM file the operator manages.
+    File(PathBuf),
+    /// Development only: generated once under the data directory with mode 0600.
+    Generated(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub environment: Environment,
+    /// `SOMNIUM_LISTEN_ADDR`, default `127.0.0.1:8080`.
+    pub listen_addr: SocketAddr,
+    /// `SOMNIUM_DATA_DIR`, default `./data`: the SQLite file and the development key.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`; without it, SQLite at `<data dir>/somnium.db`.
+    pub database_url: String,
+    /// PostgreSQL schema; set by tests to isolate each case.
+    pub database_schema: Option<String>,
+    /// `SOMNIUM_DB_MAX_CONNECTIONS`, 1 to 200, default 10.
+    pub database_max_connections: u32,
+    pub signing_key: SigningKeySource,
+    /// `SOMNIUM_JWT_ISSUER`, default `somnium`.
+    pub jwt_issuer: String,
+    /// `SOMNIUM_JWT_AUDIENCE`, default `somnium-api`.
+    pub jwt_audience: String,
+    /// `SOMNIUM_ACCESS_TOKEN_TTL_SECONDS`, 60 to 900, default 900.
+    pub access_token_lifetime: Duration,
+    /// `SOMNIUM_JWT_LEEWAY_SECONDS`, 0 to 60, default 30.
+    pub jwt_leeway: Duration,
+    /// `SOMNIUM_REFRESH_GRACE_SECONDS`, 0 to 60, default 5; 0 turns the grace period off.
+    pub refresh_grace_period: Duration,
+    /// `SOMNIUM_ARGON2_MEMORY_KIB` (default 19456), `SOMNIUM_ARGON2_ITERATIONS` (2),
+    /// `SOMNIUM_ARGON2_PARALLELISM` (1).
+    pub argon2: Argon2Params,
+    /// `SOMNIUM_HASH_CONCURRENCY`, default the number of cores.
+    pub hash_concurrency: usize,
+}
+
+/// A configuration error that names the variable and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first variable that is missing or invalid.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads the configuration from the given variables.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first variable that is missing or invalid.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            vars.get(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+
+        let environment = match get("SOMNIUM_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "SOMNIUM_ENV",
+                    format!("`{other}` is not an environment; use development or production"),
+                ))
+            }
+        };
+        let production = environment == Environment::Production;
+
+        let listen_addr = match get("SOMNIUM_LISTEN_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(value) => value.parse().map_err(|_| {
+                invalid(
+                    "SOMNIUM_LISTEN_ADDR",
+                    format!("`{value}` is not an address such as 0.0.0.0:8080"),
+                )
+            })?,
+        };
+        let data_dir = PathBuf::from(get("SOMNIUM_DATA_DIR").unwrap_or_else(|| "./data".into()));
+
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => url,
+            None if production => {
+                return Err(invalid(
+                    "DATABASE_URL",
+                    "is required in production; set it to postgres://user:password@host/database",
+                ))
+            }
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("somnium.db").display()),
+        };
+
+        let signing_key = match (get("SOMNIUM_SIGNING_KEY"), get("SOMNIUM_SIGNING_KEY_FILE")) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "SOMNIUM_SIGNING_KEY",
+                    "set either SOMNIUM_SIGNING_KEY or SOMNIUM_SIGNING_KEY_FILE, not both",
+                ))
+            }
+            (Some(pem), None) => SigningKeySource::Pem(pem),
+            (None, Some(path)) => SigningKeySource::File(PathBuf::from(path)),
+            (None, None) if production => {
+                return Err(invalid(
+                    "SOMNIUM_SIGNING_KEY_FILE",
+                    "is required in production (or SOMNIUM_SIGNING_KEY); generate a key with \
+                     `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`",
+                ))
+            }
+            (None, None) => SigningKeySource::Generated(data_dir.join("signing-key.pem")),
+        };
+
+        let default_cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(Self {
+            environment,
+            listen_addr,
+            data_dir,
+            database_url,
+            database_schema: None,
+            database_max_connections: number(&get, "SOMNIUM_DB_MAX_CONNECTIONS", 10, 1..=200)?,
+            signing_key,
+            jwt_issuer: get("SOMNIUM_JWT_ISSUER").unwrap_or_else(|| "somnium".into()),
+            jwt_audience: get("SOMNIUM_JWT_AUDIENCE").unwrap_or_else(|| "somnium-api".into()),
+            access_token_lifetime: Duration::seconds(number(&get, "SOMNIUM_ACCESS_TOKEN_TTL_SECONDS", 900, 60..=900)?),
+            jwt_leeway: Duration::seconds(number(&get, "SOMNIUM_JWT_LEEWAY_SECONDS", 30, 0..=60)?),
+            refresh_grace_period: Duration::seconds(number(&get, "SOMNIUM_REFRESH_GRACE_SECONDS", 5, 0..=60)?),
+            argon2: Argon2Params {
+                memory_kib: number(&get, "SOMNIUM_ARGON2_MEMORY_KIB", 19_456, 8..=4_194_304)?,
+                iterations: number(&get, "SOMNIUM_ARGON2_ITERATIONS", 2, 1..=100)?,
+                parallelism: number(&get, "SOMNIUM_ARGON2_PARALLELISM", 1, 1..=16)?,
+            },
+            hash_concurrency: number(&get, "SOMNIUM_HASH_CONCURRENCY", default_cores, 1..=256)?,
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+fn number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(text) = get(variable) else {
+        return Ok(default);
+    };
+    let value: T = text
+        .parse()
+        .map_err(|_| invalid(variable, format!("`{text}` is not a whole number")))?;
+    if !range.contains(&value) {
+        return Err(invalid(
+            variable,
+            format!(
+                "{value} is outside the allowed range {} to {}",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_run_on_sqlite_in_development() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.environment, Environment::Development);
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
+        assert!(config.database_url.starts_with("sqlite://./data/somnium.db"));
+        assert!(matches!(config.signing_key, SigningKeySource::Generated(_)));
+        assert_eq!(config.access_token_lifetime, Duration::minutes(15));
+    }
+
+    #[test]
+    fn production_requires_a_database_url() {
+        let error = Config::from_vars(&vars(&[("SOMNIUM_ENV", "production")])).unwrap_err();
+        assert_eq!(error.variable, "DATABASE_URL");
+    }
+
+    #[test]
+    fn production_requires_a_signing_key() {
+        let error = Config::from_vars(&vars(&[
+            ("SOMNIUM_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/somnium"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_SIGNING_KEY_FILE");
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_the_variable() {
+        let error = Config::from_vars(&vars(&[("SOMNIUM_ACCESS_TOKEN_TTL_SECONDS", "3600")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_ACCESS_TOKEN_TTL_SECONDS");
+        let error = Config::from_vars(&vars(&[("SOMNIUM_REFRESH_GRACE_SECONDS", "soon")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_REFRESH_GRACE_SECONDS");
+    }
+}

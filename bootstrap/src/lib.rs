@@ -1,0 +1,180 @@
+//! The composition root: builds the adapters from the configuration, wires them into the use
+//! cases and serves the HTTP app. `main` and the black-box tests both start Somnium through
+//! [`Application::build`].
+
+pub mod config;
+pub mod telemetry;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::Server;
+use sea_orm::DatabaseConnection;
+use somnium_adapters::crypto::{Argon2idHasher, OsRandom, Sha256RefreshTokens, SystemClock};
+use somnium_adapters::http::{self, HttpState, ReadinessProbe};
+use somnium_adapters::jwt::{Es256AccessTokens, JwtSettings, SigningKey};
+use somnium_adapters::storage::{self, DatabaseSettings, SqlAuditLog, SqlSessionRepository, SqlUserRepository};
+use somnium_application::{AuthService, AuthSettings, Ports};
+use somnium_domain::ports::Clock;
+
+pub use config::{Config, ConfigError, Environment, SigningKeySource};
+pub use somnium_domain::ports::Clock as ClockPort;
+
+/// Replacements for adapters, used by tests to control time.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+/// A built Somnium, bound to its port and ready to serve.
+pub struct Application {
+    port: u16,
+    acceptor: TcpAcceptor,
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+}
+
+impl Application {
+    /// Opens the database, applies migrations, loads the signing key and binds the listener.
+    ///
+    /// # Errors
+    /// Fails with the cause when the database, the key or the address cannot be used.
+    pub async fn build(config: &Config, overrides: Overrides) -> anyhow::Result<Self> {
+        let connection = open_database(config).await?;
+        let state = build_state(config, connection, overrides).await?;
+
+        let acceptor = TcpListener::bind(config.listen_addr)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("could not listen on {}; change SOMNIUM_LISTEN_ADDR", config.listen_addr))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|address| address.as_socket_addr().map(|socket| socket.port()))
+            .context("the listener has no TCP address")?;
+
+        use poem::EndpointExt;
+        Ok(Self {
+            port,
+            acceptor,
+            endpoint: http::app(state).boxed(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    ///
+    /// # Errors
+    /// Fails when the server stops on an I/O error.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(port = self.port, "somnium is serving");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(std::time::Duration::from_secs(30)))
+            .await
+            .context("the HTTP server stopped on an error")?;
+        tracing::info!("somnium stopped");
+        Ok(())
+    }
+}
+
+/// Connects to the database named by the configuration and applies pending migrations.
+///
+/// # Errors
+/// Fails when the data directory cannot be created or the database cannot be reached or
+/// migrated.
+pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    if config.is_sqlite() || matches!(config.signing_key, SigningKeySource::Generated(_)) {
+        create_private_dir(&config.data_dir)?;
+    }
+    let settings = DatabaseSettings {
+        url: config.database_url.clone(),
+        schema: config.database_schema.clone(),
+        max_connections: config.database_max_connections,
+    };
+    let connection = storage::connect(&settings)
+        .await
+        .context("could not open the database named by DATABASE_URL")?;
+    storage::migrate(&connection).await?;
+    Ok(connection)
+}
+
+fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    fs::create_dir_all(path).with_context(|| format!("could not create the data directory {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("could not restrict the data directory {}", path.display()))?;
+    Ok(())
+}
+
+fn load_signing_key(source: &SigningKeySource) -> anyhow::Result<SigningKey> {
+    let key = match source {
+        SigningKeySource::Pem(pem) => SigningKey::from_pem(pem.as_bytes()).context("SOMNIUM_SIGNING_KEY is invalid")?,
+        SigningKeySource::File(path) => {
+            let pem = fs::read(path)
+                .with_context(|| format!("could not read SOMNIUM_SIGNING_KEY_FILE {}", path.display()))?;
+            SigningKey::from_pem(&pem).context("SOMNIUM_SIGNING_KEY_FILE does not hold a P-256 private key")?
+        }
+        SigningKeySource::Generated(path) => SigningKey::load_or_generate(path)?,
+    };
+    Ok(key)
+}
+
+async fn build_state(
+    config: &Config,
+    connection: DatabaseConnection,
+    overrides: Overrides,
+) -> anyhow::Result<HttpState> {
+    let signing_key = load_signing_key(&config.signing_key)?;
+    let jwt_settings = JwtSettings {
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        access_token_lifetime: config.access_token_lifetime,
+        leeway: config.jwt_leeway,
+    };
+    let access_tokens = Arc::new(Es256AccessTokens::new(jwt_settings, &signing_key, &[])?);
+    let hasher = Argon2idHasher::new(config.argon2, config.hash_concurrency).map_err(anyhow::Error::msg)?;
+    let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+
+    let ports = Ports {
+        users: Arc::new(SqlUserRepository::new(connection.clone())),
+        sessions: Arc::new(SqlSessionRepository::new(connection.clone())),
+        audit: Arc::new(SqlAuditLog::new(connection.clone())),
+        hasher: Arc::new(hasher),
+        access_tokens: access_tokens.clone(),
+        refresh_tokens: Arc::new(Sha256RefreshTokens),
+        clock: clock.clone(),
+        random: Arc::new(OsRandom),
+    };
+    let settings = AuthSettings {
+        refresh_grace_period: config.refresh_grace_period,
+    };
+    let auth = AuthService::new(ports, settings).await?;
+
+    Ok(HttpState {
+        auth,
+        jwks: Arc::new(access_tokens.jwks().clone()),
+        access_tokens,
+        clock,
+        readiness: Arc::new(DatabaseProbe(connection)),
+    })
+}
+
+struct DatabaseProbe(DatabaseConnection);
+
+#[async_trait]
+impl ReadinessProbe for DatabaseProbe {
+    async fn is_ready(&self) -> bool {
+        storage::ping(&self.0).await
+    }
+}

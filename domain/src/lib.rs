@@ -1,0 +1,21 @@
+//! Somnium's domain: the identity, session and audit model of the ECMO platform and the ports
+//! through which the application reaches the outside world.
+//!
+//! This crate depends on no async runtime, web framework, ORM, Redis client or cryptographic
+//! implementation. Adapters implement the traits in [`ports`]; the use cases in the application
+//! crate call them.
+
+pub mod audit;
+pub mod ids;
+pub mod password;
+pub mod ports;
+pub mod session;
+pub mod token;
+pub mod user;
+
+pub use audit::{AuditEvent, AuditEventType, AuditOutcome, RequestContext};
+pub use ids::{AuditEventId, RefreshTokenId, SessionId, UserId};
+pub use password::{Password, PasswordError, PasswordHash};
+pub use session::{NewRefreshToken, NewSession, RefreshTokenRecord, Session, SuccessorSeed};
+pub use token::{AccessTokenClaims, IssuedAccessToken, RefreshToken};
+pub use user::{Email, EmailError, FullName, FullNameError, NewUser, Role, User, UserStatus};

@@ -1,0 +1,224 @@
+//! The ports: traits the application calls and the adapters implement.
+//!
+//! Storage ports write an audit event in the same transaction as the change it records, so the
+//! trail can never miss a change that happened or show one that did not.
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::audit::AuditEvent;
+use crate::ids::{RefreshTokenId, SessionId, UserId};
+use crate::password::{Password, PasswordHash};
+use crate::session::{NewRefreshToken, RefreshTokenRecord, Session, SuccessorSeed};
+use crate::token::{AccessTokenClaims, IssuedAccessToken, RefreshToken};
+use crate::user::{Email, NewUser, User};
+
+/// A failure of the storage behind a repository. Adapters translate every driver error into
+/// this type, so no database type crosses a port.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// The store did not answer (connection refused, pool exhausted, timed out).
+    #[error("storage is unavailable")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// Anything else the adapter did not expect, including stored data it cannot read.
+    #[error("storage failed unexpectedly")]
+    Unexpected(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertUserError {
+    /// An account with the same normalized email exists.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Accounts and their password hashes.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new account and its registration event in one transaction.
+    ///
+    /// # Errors
+    /// [`InsertUserError::EmailTaken`] when the normalized email is already registered, even
+    /// when two registrations race; [`InsertUserError::Repository`] otherwise.
+    async fn insert(&self, user: &NewUser, event: &AuditEvent) -> Result<(), InsertUserError>;
+
+    /// Finds an account and its password hash by normalized email.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails; an unknown email is `Ok(None)`.
+    async fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, RepositoryError>;
+
+    /// Finds an account by id.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails; an unknown id is `Ok(None)`.
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError>;
+}
+
+/// A rotation: the spent token, when it was spent, the seed its successor is derived from, and
+/// the successor itself.
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    pub spent: RefreshTokenId,
+    pub rotated_at: OffsetDateTime,
+    pub seed: SuccessorSeed,
+    pub successor: NewRefreshToken,
+}
+
+#[derive(Clone, Debug)]
+pub enum RotationOutcome {
+    /// This call spent the token and stored the successor.
+    Rotated,
+    /// Another call spent the token first; here is the token as it is stored now.
+    AlreadySpent(RefreshTokenRecord),
+}
+
+/// Sessions and their refresh-token families.
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session, its first refresh token and the login event in one transaction.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn create(
+        &self,
+        session: &Session,
+        first_token: &NewRefreshToken,
+        event: &AuditEvent,
+    ) -> Result<(), RepositoryError>;
+
+    /// Finds a refresh token by the hex SHA-256 of its value, with its session.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails; an unknown hash is `Ok(None)`.
+    async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>, RepositoryError>;
+
+    /// Spends a refresh token and stores its successor with the refresh event, atomically and
+    /// only if the token is still unspent. Of any number of concurrent calls for one token,
+    /// exactly one returns [`RotationOutcome::Rotated`]; the event is written only by that one.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn rotate(&self, rotation: &Rotation, event: &AuditEvent) -> Result<RotationOutcome, RepositoryError>;
+
+    /// Revokes a session, and with it every refresh token of its family, recording `event` in
+    /// the same transaction. Returns false when the session was already revoked.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn revoke(
+        &self,
+        session_id: SessionId,
+        at: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<bool, RepositoryError>;
+}
+
+/// The audit trail, for events that accompany no other change (a failed login, for example).
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends one event.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn record(&self, event: &AuditEvent) -> Result<(), RepositoryError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HasherError {
+    /// A stored hash could not be parsed.
+    #[error("stored password hash is invalid")]
+    InvalidHash,
+    #[error("password hashing failed")]
+    Unexpected(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+/// Slow, salted password hashing.
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a password with a fresh salt.
+    ///
+    /// # Errors
+    /// [`HasherError::Unexpected`] when hashing fails.
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HasherError>;
+
+    /// Checks a password against a stored hash in constant time.
+    ///
+    /// # Errors
+    /// [`HasherError::InvalidHash`] when the stored hash cannot be parsed; a wrong password is
+    /// `Ok(false)`.
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HasherError>;
+}
+
+/// Why an access token was rejected. Every variant is answered alike to the client; the
+/// distinction is for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessTokenError {
+    #[error("token is not a well-formed JWT")]
+    Malformed,
+    #[error("token header is not accepted: {0}")]
+    Header(&'static str),
+    #[error("token is signed with an unknown key")]
+    UnknownKey,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token claim is invalid: {0}")]
+    Claim(&'static str),
+    #[error("token has expired")]
+    Expired,
+    #[error("token could not be signed")]
+    Signing(String),
+}
+
+/// Signs access tokens.
+pub trait AccessTokenIssuer: Send + Sync {
+    /// Signs an access token with the given claims, valid from `now`.
+    ///
+    /// # Errors
+    /// [`AccessTokenError::Signing`] when the signing key fails.
+    fn issue(&self, claims: &AccessTokenClaims, now: OffsetDateTime) -> Result<IssuedAccessToken, AccessTokenError>;
+}
+
+/// Verifies access tokens.
+pub trait AccessTokenVerifier: Send + Sync {
+    /// Checks a token's algorithm, signature, type and claims at `now`, and returns its claims.
+    ///
+    /// # Errors
+    /// An [`AccessTokenError`] naming the first check that failed.
+    fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, AccessTokenError>;
+}
+
+/// Mints, derives and hashes opaque refresh tokens.
+pub trait RefreshTokenMinter: Send + Sync {
+    /// Returns a new token carrying at least 256 bits from a CSPRNG.
+    fn mint(&self) -> RefreshToken;
+
+    /// Derives the successor of `spent` from `seed`. The same inputs always give the same
+    /// successor, and without `spent` the seed reveals nothing about it.
+    fn derive_successor(&self, spent: &RefreshToken, seed: &SuccessorSeed) -> RefreshToken;
+
+    /// Returns the lowercase hex SHA-256 of a token, the only form in which it is stored.
+    fn hash(&self, token: &RefreshToken) -> String;
+}
+
+/// The current time. Use cases never read the system clock directly, so tests can move time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// A cryptographically secure random source.
+pub trait SecureRandom: Send + Sync {
+    fn fill(&self, destination: &mut [u8]);
+}
+
+impl dyn SecureRandom {
+    pub fn bytes<const N: usize>(&self) -> [u8; N] {
+        let mut bytes = [0_u8; N];
+        self.fill(&mut bytes);
+        bytes
+    }
+}

@@ -1,0 +1,120 @@
+use serde_json::Value;
+use somnium_tests::on_both_backends;
+
+async fn assert_problem(response: reqwest::Response, status: u16, problem_type: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["status"], status);
+    assert_eq!(problem["type"], format!("urn:somnium:problem:{problem_type}"));
+    assert!(problem["title"].is_string());
+    assert_eq!(problem["request_id"], request_id);
+    problem
+}
+
+on_both_backends! {
+    async fn malformed_json_is_400(app: TestApp) {
+        let response = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body("{\"email\": \"a@example.test\", ")
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 400, "malformed-request").await;
+    }
+
+    async fn wrong_content_type_is_415(app: TestApp) {
+        for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+            let response = app
+                .client
+                .post(app.url("/api/v1/auth/register"))
+                .header("content-type", content_type)
+                .body("{\"email\":\"a@example.test\",\"password\":\"Correct-Horse-9\",\"full_name\":\"A\"}")
+                .send()
+                .await
+                .unwrap();
+            assert_problem(response, 415, "unsupported-media-type").await;
+        }
+        assert!(app.query("SELECT id FROM users").await.is_empty());
+    }
+
+    async fn oversized_body_is_413(app: TestApp) {
+        let body = format!("{{\"email\":\"{}\"}}", "a".repeat(70 * 1024));
+        let response = app
+            .client
+            .post(app.url("/api/v1/auth/register"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 413, "payload-too-large").await;
+
+        // Without Content-Length (chunked), the limit holds on the bytes received.
+        let stream = futures_util::stream::iter(body.into_bytes().chunks(8192).map(|chunk| Ok::<_, std::io::Error>(chunk.to_vec())).collect::<Vec<_>>());
+        let response = app
+            .client
+            .post(app.url("/api/v1/auth/register"))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 413, "payload-too-large").await;
+        assert!(app.audit_events("user_registered").await.is_empty());
+    }
+
+    async fn unknown_route_is_404(app: TestApp) {
+        let response = app.client.get(app.url("/api/v1/nothing-here")).send().await.unwrap();
+        let problem = assert_problem(response, 404, "not-found").await;
+        assert_eq!(problem["instance"], "/api/v1/nothing-here");
+    }
+
+    async fn wrong_method_is_405(app: TestApp) {
+        let response = app.client.get(app.url("/api/v1/auth/login")).send().await.unwrap();
+        assert_problem(response, 405, "method-not-allowed").await;
+    }
+
+    async fn request_id_is_echoed(app: TestApp) {
+        let response = app
+            .client
+            .get(app.url("/health/live"))
+            .header("x-request-id", "trace-1234")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-request-id"], "trace-1234");
+
+        let response = app
+            .client
+            .get(app.url("/health/live"))
+            .header("x-request-id", "not plain <script>")
+            .send()
+            .await
+            .unwrap();
+        let generated = response.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(generated.len(), 32, "an unusable id is replaced");
+    }
+
+    async fn panic_becomes_500_and_serving_continues(app: TestApp) {
+        let user = app.signed_in_user().await;
+        app.clock.panic_on_next_read();
+        let response = app.me(&user.access_token).await;
+        let problem = assert_problem(response, 500, "internal-error").await;
+        assert!(!problem["detail"].as_str().unwrap().contains("panic"));
+
+        assert_eq!(app.me(&user.access_token).await.status(), 200);
+    }
+
+    async fn health_endpoints_answer(app: TestApp) {
+        let live = app.client.get(app.url("/health/live")).send().await.unwrap();
+        assert_eq!(live.status(), 200);
+        let ready = app.client.get(app.url("/health/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 200);
+        let body: Value = ready.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+    }
+}

@@ -1,0 +1,58 @@
+use serde_json::Value;
+use somnium_tests::{Backend, TestApp};
+
+fn committed_spec() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/openapi.json");
+    std::fs::read_to_string(path).expect("openapi/openapi.json is committed")
+}
+
+#[test]
+fn committed_spec_matches_the_code() {
+    let generated = somnium_adapters::http::openapi_json();
+    assert!(
+        committed_spec() == generated,
+        "openapi/openapi.json is stale; regenerate it with `cargo run -p somnium -- openapi > openapi/openapi.json`"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_spec_and_portal_match() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let served: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let committed: Value = serde_json::from_str(&committed_spec()).unwrap();
+    assert_eq!(served, committed);
+
+    let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = docs.text().await.unwrap();
+    assert!(html.to_lowercase().contains("redoc"));
+}
+
+#[test]
+fn every_operation_has_an_id_tag_and_summary() {
+    let spec: Value = serde_json::from_str(&somnium_adapters::http::openapi_json()).unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let name = format!("{method} {path}");
+            assert!(operation["operationId"].is_string(), "{name} has no operationId");
+            assert!(
+                operation["tags"].as_array().is_some_and(|tags| !tags.is_empty()),
+                "{name} has no tag"
+            );
+            assert!(operation["summary"].is_string(), "{name} has no summary");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Starts a real Somnium on a random port for black-box tests, against a fresh SQLite file or a
+//! fresh PostgreSQL schema, with a clock the test can move.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use reqwest::{Client, Response};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, FromQueryResult, Statement};
+use serde_json::{json, Value};
+use somnium::{Application, ClockPort, Config, Overrides};
+use tempfile::TempDir;
+use time::{Duration, OffsetDateTime};
+
+/// The system clock plus an offset the test controls. It can also be told to panic, which
+/// is how tests reach a panic inside a handler.
+#[derive(Default)]
+pub struct TestClock {
+    offset: Mutex<Duration>,
+    panic_on_next_read: AtomicBool,
+}
+
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        *self.offset.lock().unwrap() += by;
+    }
+
+    pub fn panic_on_next_read(&self) {
+        self.panic_on_next_read.store(true, Ordering::SeqCst);
+    }
+}
+
+impl ClockPort for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        if self.panic_on_next_read.swap(false, Ordering::SeqCst) {
+            panic!("test clock told to panic");
+        }
+        OffsetDateTime::now_utc() + *self.offset.lock().unwrap()
+    }
+}
+
+/// The database a test app runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running app and what a test needs to drive it.
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub clock: Arc<TestClock>,
+    pub database: DatabaseConnection,
+    pub backend: Backend,
+    pub config: Config,
+    _data_dir: TempDir,
+}
+
+/// The PostgreSQL server URL for tests, or `None` when the PostgreSQL suite should be skipped.
+///
+/// With `SOMNIUM_TEST_REQUIRE_POSTGRES=1` (set by `.ci/run`) a missing URL fails the test
+/// instead, so CI cannot pass with the PostgreSQL suite silently skipped.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("SOMNIUM_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let required = std::env::var("SOMNIUM_TEST_REQUIRE_POSTGRES").is_ok_and(|value| value == "1");
+    if url.is_none() && required {
+        panic!("SOMNIUM_TEST_REQUIRE_POSTGRES=1 but SOMNIUM_TEST_DATABASE_URL is not set");
+    }
+    if url.is_none() {
+        eprintln!("skipped: set SOMNIUM_TEST_DATABASE_URL to run the PostgreSQL suite");
+    }
+    url
+}
+
+impl TestApp {
+    /// Starts an app on `backend`, or returns `None` when PostgreSQL is not configured.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts an app after `adjust` has changed its configuration.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = Config::from_vars(&Default::default()).expect("default configuration");
+        config.listen_addr = "127.0.0.1:0".parse().unwrap();
+        config.data_dir = data_dir.path().join("data");
+        config.signing_key = somnium::SigningKeySource::Generated(config.data_dir.join("signing-key.pem"));
+        match backend {
+            Backend::Sqlite => {
+                config.database_url = format!("sqlite://{}?mode=rwc", config.data_dir.join("somnium.db").display());
+            }
+            Backend::Postgres => {
+                let url = postgres_url()?;
+                config.database_schema = Some(create_schema(&url).await);
+                config.database_url = url;
+            }
+        }
+        adjust(&mut config);
+
+        let clock = Arc::new(TestClock::default());
+        let overrides = Overrides {
+            clock: Some(clock.clone()),
+        };
+        let application = Application::build(&config, overrides).await.expect("app builds");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        tokio::spawn(application.run_until(std::future::pending()));
+
+        let database = somnium::open_database(&config).await.expect("test connection");
+        Some(Self {
+            address,
+            client: Client::builder().build().unwrap(),
+            clock,
+            database,
+            backend,
+            config,
+            _data_dir: data_dir,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, email: &str, password: &str, full_name: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({ "email": email, "password": password, "full_name": full_name }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json("/api/v1/auth/login", &json!({ "email": email, "password": password }))
+            .await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/api/v1/auth/refresh", &json!({ "refresh_token": refresh_token }))
+            .await
+    }
+
+    pub async fn me(&self, access_token: &str) -> Response {
+        self.client
+            .get(self.url("/api/v1/users/me"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn logout(&self, access_token: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/logout"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Registers a new user with a unique email and signs them in.
+    pub async fn signed_in_user(&self) -> SignedInUser {
+        let email = unique_email();
+        let password = "Correct-Horse-9".to_owned();
+        let registered = self.register(&email, &password, "Test User").await;
+        assert_eq!(registered.status(), 201, "registration failed");
+        let user: Value = registered.json().await.unwrap();
+        let login = self.login(&email, &password).await;
+        assert_eq!(login.status(), 200, "login failed");
+        let tokens: Value = login.json().await.unwrap();
+        SignedInUser {
+            id: user["id"].as_str().unwrap().to_owned(),
+            email,
+            password,
+            access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Runs a query and returns each row as a JSON object of its columns.
+    pub async fn query(&self, sql: &str) -> Vec<Value> {
+        let backend = self.database.get_database_backend();
+        let rows = self
+            .database
+            .query_all(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .expect("query runs");
+        rows.iter()
+            .map(|row| sea_orm::JsonValue::from_query_result(row, "").expect("row converts to JSON"))
+            .collect()
+    }
+
+    /// Audit events of one type, oldest first.
+    pub async fn audit_events(&self, event_type: &str) -> Vec<Value> {
+        self.query(&format!(
+            "SELECT CAST(id AS TEXT) AS id, CAST(occurred_at AS TEXT) AS occurred_at, event_type, \
+             CAST(user_id AS TEXT) AS user_id, resource, outcome, detail, client_ip, user_agent, request_id \
+             FROM audit_events WHERE event_type = '{event_type}' ORDER BY occurred_at"
+        ))
+        .await
+    }
+}
+
+pub struct SignedInUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.test", uuid::Uuid::new_v4().simple())
+}
+
+async fn create_schema(url: &str) -> String {
+    let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let connection = Database::connect(url)
+        .await
+        .expect("PostgreSQL answers at SOMNIUM_TEST_DATABASE_URL");
+    connection
+        .execute(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!("CREATE SCHEMA {schema}"),
+        ))
+        .await
+        .expect("schema created");
+    schema
+}
+
+/// The decoded (unverified) header and payload of a JWT.
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let mut decode = || -> Value {
+        let part = parts.next().expect("JWT part");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+    };
+    (decode(), decode())
+}
+
+/// Declares a test that runs once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($app:ident: TestApp) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn case($app: $crate::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    case($crate::TestApp::spawn($crate::Backend::Sqlite).await.unwrap()).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
+                        case(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
