@@ -85,7 +85,7 @@ fn reachable(graph: &HashMap<String, Vec<String>>, root: &str) -> HashSet<String
     seen
 }
 
-/// Every crate the domain is built with on its own. `cargo tree -p` resolves features for the
+/// Lists every crate the domain is built with on its own. `cargo tree -p` resolves features for the
 /// domain alone, so a feature another workspace member turns on (such as `uuid/v4` in the
 /// tests) does not count against it.
 fn domain_build_closure() -> HashSet<String> {

@@ -20,7 +20,7 @@ pub struct LoginRequest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
-    /// Unknown email, wrong password or disabled account: the caller is never told which.
+    /// Unknown email, wrong password or disabled account: the response never says which.
     #[error("invalid email or password")]
     InvalidCredentials,
     #[error(transparent)]

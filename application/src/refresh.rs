@@ -245,8 +245,8 @@ impl AuthService {
     }
 }
 
-/// Why a stored token cannot be used at `now`, if it cannot. A spent token is not listed here:
-/// it is answered by the grace-period and reuse rules.
+/// Why a stored token cannot be used at `now`, if it cannot. A spent token is not listed here
+/// because the grace-period and reuse rules decide its outcome.
 fn unusable_reason(record: &RefreshTokenRecord, now: OffsetDateTime) -> Option<&'static str> {
     if record.session.revoked_at.is_some() {
         return Some("session_revoked");

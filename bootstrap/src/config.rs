@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use somnium_adapters::crypto::Argon2Params;
 use time::Duration;
 
-/// Where Somnium runs. Production refuses the development conveniences.
+/// The deployment environment. Production rejects the development conveniences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
     Development,
     Production,
 }
 
-/// Where the ES256 signing key comes from.
+/// The source of the ES256 signing key.
 #[derive(Clone, Debug)]
 pub enum SigningKeySource {
     /// `SOMNIUM_SIGNING_KEY`: the PEM text itself.

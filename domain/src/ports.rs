@@ -19,7 +19,7 @@ use crate::user::{Email, NewUser, User};
 /// this type, so no database type crosses a port.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
-    /// The store did not answer (connection refused, pool exhausted, timed out).
+    /// The store is unreachable (connection refused, pool exhausted, timed out).
     #[error("storage is unavailable")]
     Unavailable(#[source] Box<dyn StdError + Send + Sync>),
     /// Anything else the adapter did not expect, including stored data it cannot read.
@@ -154,8 +154,8 @@ pub trait PasswordHasher: Send + Sync {
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HasherError>;
 }
 
-/// Why an access token was rejected. Every variant is answered alike to the client; the
-/// distinction is for logs and tests.
+/// Why an access token was rejected. The client gets the same 401 for every variant, and
+/// the distinction is for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessTokenError {
     #[error("token is not a well-formed JWT")]

@@ -72,7 +72,7 @@ impl Email {
         &self.display
     }
 
-    /// The form used to compare addresses and to find an account.
+    /// Returns the form used to compare addresses and to find an account.
     pub fn normalized(&self) -> &str {
         &self.normalized
     }

@@ -11,8 +11,8 @@ use somnium::{Application, ClockPort, Config, Overrides};
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
 
-/// The system clock plus an offset the test controls. It can also be told to panic, which
-/// is how tests reach a panic inside a handler.
+/// The system clock plus an offset the test controls. A test can also make its next read
+/// panic, which is how tests reach a panic inside a handler.
 #[derive(Default)]
 pub struct TestClock {
     offset: Mutex<Duration>,
@@ -238,7 +238,7 @@ async fn create_schema(url: &str) -> String {
     schema
 }
 
-/// The decoded (unverified) header and payload of a JWT.
+/// Decodes the header and payload of a JWT without verifying it.
 pub fn jwt_parts(token: &str) -> (Value, Value) {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;

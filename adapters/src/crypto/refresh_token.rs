@@ -16,9 +16,10 @@ const SUCCESSOR_LABEL: &[u8] = b"somnium refresh-token successor v1";
 
 /// Refresh tokens as 43 base64url characters, stored as their SHA-256.
 ///
-/// A successor is HMAC-SHA256 keyed with the spent token over a random seed. Whoever holds the
-/// spent token and the seed gets the same successor again (the grace-period retry), while a
-/// copy of the database, which holds the seed but only the spent token's hash, does not.
+/// A successor is HMAC-SHA256 keyed with the spent token over a random seed. A client that
+/// presents the spent token again gets the same successor (the grace-period retry). A copy of
+/// the database contains the seed but only the spent token's hash, so it cannot derive the
+/// successor.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sha256RefreshTokens;
 

@@ -47,8 +47,8 @@ pub enum TokenResponse {
     /// The body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
     Malformed(Json<Problem>),
-    /// The credentials or the refresh token are not accepted. The answer is the same for every
-    /// cause, so it reveals nothing about which accounts exist.
+    /// The credentials or the refresh token are not accepted. Every cause gets the same
+    /// response, so it reveals nothing about which accounts exist.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
     /// The body is larger than 64 KiB.

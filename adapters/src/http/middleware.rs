@@ -20,7 +20,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-/// Assigns a request id, guards the body, and answers every error with problem+json.
+/// Assigns a request id, guards the body, and turns every error into problem+json.
 pub struct RequestGuard;
 
 impl<E: Endpoint> Middleware<E> for RequestGuard {
@@ -95,10 +95,10 @@ fn new_request_id() -> String {
     hex::encode(bytes)
 }
 
-/// Reads the body once, bounded, and checks it is JSON before any handler sees it.
+/// Reads the body once, bounded, and checks it is JSON before any handler parses it.
 ///
 /// The size is checked on the bytes received, not only on `Content-Length`, so a chunked body
-/// cannot slip past the limit. Syntax errors are answered here with 400, which leaves every
+/// cannot slip past the limit. Syntax errors get their 400 here, which leaves every
 /// later payload error to be a schema violation (422).
 async fn guard_body(request: &mut Request) -> Result<(), Problem> {
     let declared = request
@@ -171,7 +171,7 @@ fn problem_for(error: &poem::Error) -> ProblemResponse {
         );
     }
     if error.is::<AuthorizationError>() {
-        // No token was sent: RFC 6750 says to answer without an error attribute.
+        // No token was sent, so RFC 6750 section 3.1 calls for a challenge without an error attribute.
         return ProblemResponse::unauthorized(
             Problem::new(
                 ProblemKind::InvalidToken,
@@ -243,7 +243,7 @@ impl From<Problem> for ProblemResponse {
     }
 }
 
-/// Answers a panic in a handler with a 500 problem; the server keeps serving.
+/// Turns a panic in a handler into a 500 problem, and the server keeps serving.
 #[derive(Clone, Copy, Debug)]
 pub struct PanicToProblem;
 

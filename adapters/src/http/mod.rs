@@ -43,14 +43,14 @@ fn api_service() -> OpenApiService<(AuthApi, UsersApi, MetaApi), ()> {
         .license(poem_openapi::LicenseObject::new("Apache-2.0").url("https://www.apache.org/licenses/LICENSE-2.0"))
 }
 
-/// The OpenAPI document generated from the operations, as pretty JSON ending in a newline.
+/// Generates the OpenAPI document from the operations, as pretty JSON ending in a newline.
 pub fn openapi_json() -> String {
     let mut spec = api_service().spec();
     spec.push('\n');
     spec
 }
 
-/// The whole HTTP application.
+/// Builds the whole HTTP application.
 pub fn app(state: HttpState) -> impl Endpoint<Output = poem::Response> {
     let service = api_service();
     let spec = service.spec_endpoint();

@@ -27,7 +27,7 @@ pub struct Problem {
     pub title: String,
     /// The HTTP status code.
     pub status: u16,
-    /// What went wrong in this occurrence, in plain words.
+    /// Explanation of this occurrence, in plain words.
     #[oai(skip_serializing_if_is_none)]
     pub detail: Option<String>,
     /// The request path.

@@ -19,7 +19,7 @@ use super::state::HttpState;
 )]
 pub struct BearerAuth(pub AccessTokenClaims);
 
-/// The error behind a 401 `invalid_token` answer. The reason is logged, never sent.
+/// The error behind a 401 `invalid_token` response. The reason is logged, never sent.
 #[derive(Debug, thiserror::Error)]
 #[error("access token rejected: {0}")]
 pub struct InvalidAccessToken(pub AccessTokenError);

@@ -174,7 +174,8 @@ impl From<User> for UserBody {
             email: user.email.as_str().to_owned(),
             full_name: user.full_name.as_str().to_owned(),
             role: user.role.into(),
-            // RFC 3339 formatting of a UTC time cannot fail.
+            // RFC 3339 formatting fails only for years outside 0000 to 9999, which no stored
+            // time reaches.
             created_at: user.created_at.format(&Rfc3339).unwrap_or_default(),
         }
     }

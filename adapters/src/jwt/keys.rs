@@ -80,7 +80,7 @@ impl SigningKey {
         Self { key_pair, kid }
     }
 
-    /// The RFC 7638 thumbprint of the public key.
+    /// Returns the RFC 7638 thumbprint of the public key.
     pub fn kid(&self) -> &str {
         &self.kid
     }

@@ -18,7 +18,7 @@ use super::keys::SigningKey;
 /// The JWS `typ` of an access token (RFC 9068).
 const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
-/// The most clock skew tolerated when checking `exp` and `iat`.
+/// Maximum clock skew tolerated when checking `exp` and `iat`.
 pub const MAX_LEEWAY: Duration = Duration::seconds(60);
 
 #[derive(Clone, Debug)]
@@ -80,7 +80,7 @@ impl Es256AccessTokens {
         })
     }
 
-    /// The JSON Web Key Set of every key whose tokens are accepted.
+    /// Returns the JSON Web Key Set of every key whose tokens are accepted.
     pub fn jwks(&self) -> &Value {
         &self.jwks
     }

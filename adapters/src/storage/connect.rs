@@ -6,7 +6,7 @@ use sea_orm_migration::MigratorTrait;
 
 use super::migration::Migrator;
 
-/// Where the database is and how to reach it.
+/// Database location and pool settings.
 #[derive(Clone, Debug)]
 pub struct DatabaseSettings {
     /// A `postgres://` or `sqlite://` URL.
@@ -32,7 +32,7 @@ pub enum StorageError {
 /// instead of failing with "database is locked".
 ///
 /// # Errors
-/// [`StorageError`] when the URL is not supported or the database does not answer.
+/// [`StorageError`] when the URL is not supported or the database is unreachable.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, StorageError> {
     let url = settings.url.as_str();
     let is_sqlite = url.starts_with("sqlite:");
@@ -76,7 +76,7 @@ pub async fn migrate(connection: &DatabaseConnection) -> Result<(), StorageError
     Ok(())
 }
 
-/// Checks that the database answers a trivial query.
+/// Checks that the database responds to a trivial query.
 pub async fn ping(connection: &DatabaseConnection) -> bool {
     let statement = sea_orm::Statement::from_string(connection.get_database_backend(), "SELECT 1");
     connection.execute(statement).await.is_ok()

@@ -74,8 +74,8 @@ impl SessionRepository for SqlSessionRepository {
 
         // The conditional update is the transaction's first statement. On SQLite it takes the
         // write lock before anything is read, so concurrent rotations wait on the busy timeout
-        // rather than fail; on PostgreSQL the row lock makes every loser wait for the winner's
-        // commit and then match no row.
+        // rather than fail. On PostgreSQL the row lock makes every loser wait for the winner's
+        // commit, and then the loser's update matches no row.
         let spent = refresh_token::Entity::update_many()
             .col_expr(refresh_token::Column::RotatedAt, Expr::value(rotation.rotated_at))
             .col_expr(
