@@ -6,4 +6,5 @@
 pub mod crypto;
 pub mod http;
 pub mod jwt;
+pub mod limits;
 pub mod storage;

@@ -1,11 +1,14 @@
-//! Password login: verifies the password and starts a session with its first refresh token.
+//! Password login: checks lockout, verifies the password and starts a session with its first
+//! refresh token.
 
+use somnium_domain::lockout::{client_key, AttemptKey, AttemptSource, LockScope};
 use somnium_domain::password::PASSWORD_MAX_CHARS;
 use somnium_domain::session::SESSION_ABSOLUTE_LIFETIME;
 use somnium_domain::{
-    AccessTokenClaims, AuditEventType, AuditOutcome, Email, NewRefreshToken, Password, RefreshTokenId, RequestContext,
-    Session, SessionId, User, UserStatus,
+    AccessTokenClaims, AuditEventType, AuditOutcome, Email, NewRefreshToken, Password, PasswordHash, RefreshTokenId,
+    RequestContext, Session, SessionId, User, UserStatus,
 };
+use time::OffsetDateTime;
 
 use crate::error::UnexpectedError;
 use crate::events::EventFacts;
@@ -16,11 +19,13 @@ pub struct LoginRequest {
     pub email: Email,
     pub password: Password,
     pub remember_me: bool,
+    /// The device token from an earlier successful login on this client, if it has one.
+    pub device_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
-    /// Unknown email, wrong password or disabled account: the response never says which.
+    /// Unknown email, wrong password, locked or disabled account: the response is the same for each.
     #[error("invalid email or password")]
     InvalidCredentials,
     #[error(transparent)]
@@ -28,15 +33,17 @@ pub enum LoginError {
 }
 
 impl AuthService {
-    /// Verifies the credentials, starts a session and returns its token pair.
+    /// Verifies the credentials, starts a session and returns its token pair with a fresh
+    /// device token.
     ///
     /// # Errors
-    /// [`LoginError::InvalidCredentials`] for every credential failure, after the same amount
-    /// of hashing work whether or not the email is known.
+    /// [`LoginError::InvalidCredentials`] for every credential failure, including a locked
+    /// account, after the same amount of hashing work whether or not the email is known.
     #[tracing::instrument(name = "login", skip_all, fields(user_id = tracing::field::Empty, request_id = context.request_id.as_deref()))]
     pub async fn login(&self, request: LoginRequest, context: &RequestContext) -> Result<TokenPair, LoginError> {
-        let user = self.check_credentials(&request, context).await?;
+        let (user, hash) = self.check_credentials(&request, context).await?;
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        self.rehash_if_outdated(&user, &request.password, &hash).await;
 
         let now = self.ports.clock.now();
         let session = Session {
@@ -84,6 +91,11 @@ impl AuthService {
             .access_tokens
             .issue(&claims, now)
             .map_err(UnexpectedError::from)?;
+        let device_token = self
+            .ports
+            .device_tokens
+            .issue(user.id, now)
+            .map_err(UnexpectedError::from)?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
 
         Ok(TokenPair {
@@ -91,14 +103,20 @@ impl AuthService {
             refresh_expires_in_seconds: (first_token.expires_at - now).whole_seconds(),
             refresh_token,
             session_id: session.id,
+            device_token: Some(device_token),
         })
     }
 
-    async fn check_credentials(&self, request: &LoginRequest, context: &RequestContext) -> Result<User, LoginError> {
+    async fn check_credentials(
+        &self,
+        request: &LoginRequest,
+        context: &RequestContext,
+    ) -> Result<(User, PasswordHash), LoginError> {
         // A password over the maximum can match no account; rejecting it before hashing keeps
         // one request from buying unbounded argon2 work.
         if request.password.char_count() > PASSWORD_MAX_CHARS {
-            self.record_login_failure(None, "password_too_long", context).await?;
+            self.record_login_event(AuditEventType::LoginFailed, None, "password_too_long", context)
+                .await?;
             return Err(LoginError::InvalidCredentials);
         }
 
@@ -109,14 +127,15 @@ impl AuthService {
             .await
             .map_err(UnexpectedError::from)?;
         let Some((user, hash)) = found else {
-            self.ports
-                .hasher
-                .verify(&request.password, &self.dummy_hash)
-                .await
-                .map_err(UnexpectedError::from)?;
-            self.record_login_failure(None, "unknown_email", context).await?;
+            self.verify_dummy(&request.password).await?;
+            self.record_login_event(AuditEventType::LoginFailed, None, "unknown_email", context)
+                .await?;
             return Err(LoginError::InvalidCredentials);
         };
+
+        let now = self.ports.clock.now();
+        let attempt = self.attempt_key(&user, request, context, now);
+        self.check_lockout(&user, &attempt, request, context, now).await?;
 
         let verified = self
             .ports
@@ -125,29 +144,165 @@ impl AuthService {
             .await
             .map_err(UnexpectedError::from)?;
         if !verified {
-            self.record_login_failure(Some(&user), "wrong_password", context)
-                .await?;
+            self.record_wrong_password(&user, &attempt, context).await?;
             return Err(LoginError::InvalidCredentials);
         }
         if user.status != UserStatus::Active {
-            self.record_login_failure(Some(&user), "account_disabled", context)
+            self.record_login_event(AuditEventType::LoginFailed, Some(&user), "account_disabled", context)
                 .await?;
             return Err(LoginError::InvalidCredentials);
         }
-        Ok(user)
+
+        self.ports
+            .lockout
+            .record_success(&attempt)
+            .await
+            .map_err(limiter_error)?;
+        Ok((user, hash))
     }
 
-    async fn record_login_failure(
+    /// Counts a presented device token only when it is valid for this very account; anything
+    /// else is treated as a client without one.
+    fn attempt_key(
         &self,
+        user: &User,
+        request: &LoginRequest,
+        context: &RequestContext,
+        now: OffsetDateTime,
+    ) -> AttemptKey {
+        let device = request
+            .device_token
+            .as_deref()
+            .and_then(|token| self.ports.device_tokens.verify(token, user.id, now));
+        let source = match device {
+            Some(device_id) => AttemptSource::Device(device_id),
+            None => {
+                let ip = context.client_ip.as_deref().and_then(|ip| ip.parse().ok());
+                AttemptSource::Client(ip.map(client_key).unwrap_or_else(|| "unknown".to_owned()))
+            }
+        };
+        AttemptKey {
+            user_id: user.id,
+            source,
+        }
+    }
+
+    /// Rejects the attempt when a lock applies, after the same hashing work as a wrong password
+    /// so timing does not reveal a lock.
+    async fn check_lockout(
+        &self,
+        user: &User,
+        attempt: &AttemptKey,
+        request: &LoginRequest,
+        context: &RequestContext,
+        now: OffsetDateTime,
+    ) -> Result<(), LoginError> {
+        let start = self
+            .ports
+            .lockout
+            .begin_attempt(attempt, &self.settings.lockout, now)
+            .await
+            .map_err(limiter_error)?;
+        for scope in start.expired {
+            tracing::info!(user_id = %user.id, scope = scope.as_str(), "lock expired");
+            self.record_login_event(
+                AuditEventType::AccountUnlocked,
+                Some(user),
+                scope_detail(scope),
+                context,
+            )
+            .await?;
+        }
+
+        let Some(lock) = start.locked else {
+            return Ok(());
+        };
+        self.verify_dummy(&request.password).await?;
+        tracing::info!(user_id = %user.id, scope = lock.scope.as_str(), "login blocked by a lock");
+        self.record_login_event(
+            AuditEventType::LoginBlocked,
+            Some(user),
+            scope_detail(lock.scope),
+            context,
+        )
+        .await?;
+        Err(LoginError::InvalidCredentials)
+    }
+
+    async fn record_wrong_password(
+        &self,
+        user: &User,
+        attempt: &AttemptKey,
+        context: &RequestContext,
+    ) -> Result<(), LoginError> {
+        let now = self.ports.clock.now();
+        let outcome = self
+            .ports
+            .lockout
+            .record_failure(attempt, &self.settings.lockout, now)
+            .await
+            .map_err(limiter_error)?;
+        self.record_login_event(AuditEventType::LoginFailed, Some(user), "wrong_password", context)
+            .await?;
+        for (scope, until) in outcome.new_locks {
+            tracing::warn!(user_id = %user.id, scope = scope.as_str(), %until, "account locked after failed logins");
+            self.record_login_event(AuditEventType::AccountLocked, Some(user), scope_detail(scope), context)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn verify_dummy(&self, password: &Password) -> Result<(), LoginError> {
+        self.ports
+            .hasher
+            .verify(password, &self.dummy_hash)
+            .await
+            .map_err(UnexpectedError::from)?;
+        Ok(())
+    }
+
+    /// Replaces a hash made with other argon2 parameters than the configured ones. A failure
+    /// here is logged and does not fail the login, because the old hash still verifies.
+    async fn rehash_if_outdated(&self, user: &User, password: &Password, hash: &PasswordHash) {
+        if !self.ports.hasher.needs_rehash(hash) {
+            return;
+        }
+        let rehashed = match self.ports.hasher.hash(password).await {
+            Ok(rehashed) => rehashed,
+            Err(error) => {
+                tracing::error!(user_id = %user.id, %error, "rehashing the password failed");
+                return;
+            }
+        };
+        match self
+            .ports
+            .users
+            .update_password_hash(user.id, &rehashed, self.ports.clock.now())
+            .await
+        {
+            Ok(()) => tracing::info!(user_id = %user.id, "password rehashed with the configured argon2 parameters"),
+            Err(error) => tracing::error!(user_id = %user.id, %error, "storing the rehashed password failed"),
+        }
+    }
+
+    async fn record_login_event(
+        &self,
+        event_type: AuditEventType,
         user: Option<&User>,
         reason: &'static str,
         context: &RequestContext,
     ) -> Result<(), LoginError> {
         let user_id = user.map(|user| user.id);
-        tracing::info!(user_id = user_id.map(tracing::field::display), reason, "login failed");
+        if event_type == AuditEventType::LoginFailed {
+            tracing::info!(user_id = user_id.map(tracing::field::display), reason, "login failed");
+        }
+        let outcome = match event_type {
+            AuditEventType::AccountUnlocked => AuditOutcome::Success,
+            _ => AuditOutcome::Failure,
+        };
         let event = self.audit_event(EventFacts {
-            event_type: AuditEventType::LoginFailed,
-            outcome: AuditOutcome::Failure,
+            event_type,
+            outcome,
             user_id,
             resource: user_id.map(|id| format!("user:{id}")),
             detail: Some(reason),
@@ -156,4 +311,12 @@ impl AuthService {
         self.ports.audit.record(&event).await.map_err(UnexpectedError::from)?;
         Ok(())
     }
+}
+
+fn scope_detail(scope: LockScope) -> &'static str {
+    scope.as_str()
+}
+
+fn limiter_error(error: somnium_domain::ports::LimiterError) -> LoginError {
+    UnexpectedError::new("lockout store failed", error).into()
 }

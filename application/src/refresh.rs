@@ -217,6 +217,7 @@ impl AuthService {
             refresh_token,
             refresh_expires_in_seconds: (refresh_expires_at - now).whole_seconds().max(0),
             session_id: record.session.id,
+            device_token: None,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Self-registration. It always creates a PATIENT: staff accounts are made by an administrator.
 
+use somnium_domain::password_policy::{PasswordContext, PolicyViolation};
 use somnium_domain::ports::InsertUserError;
 use somnium_domain::{
     AuditEventType, AuditOutcome, Email, FullName, NewUser, Password, RequestContext, Role, User, UserId, UserStatus,
@@ -21,6 +22,9 @@ pub struct RegisterRequest {
 pub enum RegisterError {
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// The password breaks one or more rules of the password policy; every broken rule is listed.
+    #[error("the password does not meet the password policy")]
+    WeakPassword(Vec<PolicyViolation>),
     #[error(transparent)]
     Unexpected(#[from] UnexpectedError),
 }
@@ -32,6 +36,21 @@ impl AuthService {
     /// [`RegisterError::EmailTaken`] when the normalized email is registered already.
     #[tracing::instrument(name = "register", skip_all, fields(user_id = tracing::field::Empty, request_id = context.request_id.as_deref()))]
     pub async fn register(&self, request: RegisterRequest, context: &RequestContext) -> Result<User, RegisterError> {
+        let policy_context = PasswordContext {
+            email: request.email.as_str(),
+            full_name: request.full_name.as_str(),
+            mfa_enforced: false,
+        };
+        if let Err(violations) = self
+            .settings
+            .password_policy
+            .check(request.password.expose_secret(), &policy_context)
+        {
+            let codes: Vec<&str> = violations.iter().map(|violation| violation.code.as_str()).collect();
+            tracing::info!(?codes, "registration rejected: weak password");
+            return Err(RegisterError::WeakPassword(violations));
+        }
+
         let password_hash = self
             .ports
             .hasher

@@ -1,11 +1,13 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
+use somnium_domain::lockout::LockoutPolicy;
+use somnium_domain::password_policy::PasswordPolicy;
 use somnium_domain::ports::{
-    AccessTokenIssuer, AuditLog, Clock, PasswordHasher, RefreshTokenMinter, SecureRandom, SessionRepository,
-    UserRepository,
+    AccessTokenIssuer, AuditLog, Clock, DeviceTokens, LockoutStore, PasswordHasher, RefreshTokenMinter, SecureRandom,
+    SessionRepository, UserRepository,
 };
-use somnium_domain::{IssuedAccessToken, Password, PasswordHash, RefreshToken, SessionId};
+use somnium_domain::{DeviceToken, IssuedAccessToken, Password, PasswordHash, RefreshToken, SessionId};
 use time::Duration;
 
 use crate::error::UnexpectedError;
@@ -21,6 +23,8 @@ pub struct Ports {
     pub refresh_tokens: Arc<dyn RefreshTokenMinter>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn SecureRandom>,
+    pub lockout: Arc<dyn LockoutStore>,
+    pub device_tokens: Arc<dyn DeviceTokens>,
 }
 
 /// Settings of the sign-in flow.
@@ -29,14 +33,8 @@ pub struct AuthSettings {
     /// How long a spent refresh token still returns its successor instead of counting as reuse.
     /// Zero turns the grace period off.
     pub refresh_grace_period: Duration,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        Self {
-            refresh_grace_period: Duration::seconds(5),
-        }
-    }
+    pub lockout: LockoutPolicy,
+    pub password_policy: Arc<PasswordPolicy>,
 }
 
 /// The tokens returned by login and refresh.
@@ -46,6 +44,8 @@ pub struct TokenPair {
     pub refresh_token: RefreshToken,
     pub refresh_expires_in_seconds: i64,
     pub session_id: SessionId,
+    /// A new device token, issued at login (not on refresh).
+    pub device_token: Option<DeviceToken>,
 }
 
 /// The sign-in use cases over one set of ports.
@@ -76,6 +76,10 @@ impl AuthService {
 
     pub fn settings(&self) -> &AuthSettings {
         &self.settings
+    }
+
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.settings.password_policy
     }
 }
 

@@ -4,7 +4,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use ipnet::IpNet;
 use somnium_adapters::crypto::Argon2Params;
+use somnium_adapters::http::rate_limit::RateLimits;
+use somnium_domain::lockout::LockoutPolicy;
+use somnium_domain::password_policy::PolicyPreset;
+use somnium_domain::rate_limit::RateLimit;
 use time::Duration;
 
 /// The deployment environment. Production rejects the development conveniences.
@@ -54,6 +59,26 @@ pub struct Config {
     pub argon2: Argon2Params,
     /// `SOMNIUM_HASH_CONCURRENCY`, default the number of cores.
     pub hash_concurrency: usize,
+    /// `SOMNIUM_TRUSTED_PROXIES`: comma-separated CIDRs whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `REDIS_URL`: shares lockout and rate limits between instances; unset keeps them in process.
+    pub redis_url: Option<String>,
+    /// `SOMNIUM_REDIS_PREFIX`, default `somnium:`: prefix of every Redis key.
+    pub redis_prefix: String,
+    /// `SOMNIUM_REDIS_TIMEOUT_MS`, 10 to 5000, default 250: bound on each Redis call.
+    pub redis_timeout: std::time::Duration,
+    /// `SOMNIUM_RATE_LIMIT_LOGIN` (`5/minute`), `_REGISTER` (`3/hour`), `_REFRESH` (`10/minute`)
+    /// and `_DEFAULT` (`100/hour`), each written `<count>/<second|minute|hour|day>`.
+    pub rate_limits: RateLimits,
+    /// `SOMNIUM_LOCKOUT_*`: thresholds and durations of account lockout.
+    pub lockout: LockoutPolicy,
+    /// `SOMNIUM_PASSWORD_POLICY` (`hospital` or `nist`).
+    pub password_preset: PolicyPreset,
+    /// `SOMNIUM_PASSWORD_MIN_LENGTH`, 8 to 128; default 8 (hospital) or 15 (nist).
+    pub password_min_length: Option<usize>,
+    /// `SOMNIUM_PASSWORD_BLOCKLIST_FILE`: a file of common passwords (one per line) used instead
+    /// of the shipped list of 10,000.
+    pub password_blocklist_file: Option<PathBuf>,
 }
 
 /// A configuration error that names the variable and the fix.
@@ -164,12 +189,124 @@ impl Config {
                 parallelism: number(&get, "SOMNIUM_ARGON2_PARALLELISM", 1, 1..=16)?,
             },
             hash_concurrency: number(&get, "SOMNIUM_HASH_CONCURRENCY", default_cores, 1..=256)?,
+            trusted_proxies: trusted_proxies(get("SOMNIUM_TRUSTED_PROXIES"))?,
+            redis_url: get("REDIS_URL"),
+            redis_prefix: get("SOMNIUM_REDIS_PREFIX").unwrap_or_else(|| "somnium:".into()),
+            redis_timeout: std::time::Duration::from_millis(number(&get, "SOMNIUM_REDIS_TIMEOUT_MS", 250, 10..=5000)?),
+            rate_limits: rate_limits(&get)?,
+            lockout: lockout_policy(&get)?,
+            password_preset: match get("SOMNIUM_PASSWORD_POLICY") {
+                None => PolicyPreset::Hospital,
+                Some(name) => name.parse().map_err(|_| {
+                    invalid(
+                        "SOMNIUM_PASSWORD_POLICY",
+                        format!("`{name}` is not a preset; use hospital or nist"),
+                    )
+                })?,
+            },
+            password_min_length: match get("SOMNIUM_PASSWORD_MIN_LENGTH") {
+                None => None,
+                Some(_) => Some(number(&get, "SOMNIUM_PASSWORD_MIN_LENGTH", 8, 8..=128)?),
+            },
+            password_blocklist_file: get("SOMNIUM_PASSWORD_BLOCKLIST_FILE").map(PathBuf::from),
         })
     }
 
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+fn trusted_proxies(value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "SOMNIUM_TRUSTED_PROXIES",
+                        format!("`{entry}` is not an address or CIDR such as 10.0.0.0/8"),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn rate_limits(get: &impl Fn(&str) -> Option<String>) -> Result<RateLimits, ConfigError> {
+    let defaults = RateLimits::default();
+    let read = |variable: &'static str, default: RateLimit| match get(variable) {
+        None => Ok(default),
+        Some(text) => parse_rate(&text).ok_or_else(|| {
+            invalid(
+                variable,
+                format!("`{text}` is not a rate; write it as <count>/<second|minute|hour|day>, such as 5/minute"),
+            )
+        }),
+    };
+    Ok(RateLimits {
+        login: read("SOMNIUM_RATE_LIMIT_LOGIN", defaults.login)?,
+        register: read("SOMNIUM_RATE_LIMIT_REGISTER", defaults.register)?,
+        refresh: read("SOMNIUM_RATE_LIMIT_REFRESH", defaults.refresh)?,
+        default: read("SOMNIUM_RATE_LIMIT_DEFAULT", defaults.default)?,
+    })
+}
+
+fn parse_rate(text: &str) -> Option<RateLimit> {
+    let (count, unit) = text.split_once('/')?;
+    let limit: u32 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|limit| *limit > 0 && *limit <= 1_000_000)?;
+    let period = match unit.trim() {
+        "second" | "s" => Duration::seconds(1),
+        "minute" | "m" => Duration::minutes(1),
+        "hour" | "h" => Duration::hours(1),
+        "day" | "d" => Duration::days(1),
+        _ => return None,
+    };
+    Some(RateLimit { limit, period })
+}
+
+fn lockout_policy(get: &impl Fn(&str) -> Option<String>) -> Result<LockoutPolicy, ConfigError> {
+    let defaults = LockoutPolicy::default();
+    let seconds = |variable: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        let value = number(get, variable, default.whole_seconds(), 1..=7 * 24 * 3600)?;
+        Ok(Duration::seconds(value))
+    };
+    Ok(LockoutPolicy {
+        client_threshold: number(
+            get,
+            "SOMNIUM_LOCKOUT_CLIENT_THRESHOLD",
+            defaults.client_threshold,
+            1..=1000,
+        )?,
+        client_lock: seconds("SOMNIUM_LOCKOUT_CLIENT_SECONDS", defaults.client_lock)?,
+        account_threshold: number(
+            get,
+            "SOMNIUM_LOCKOUT_ACCOUNT_THRESHOLD",
+            defaults.account_threshold,
+            1..=10_000,
+        )?,
+        account_window: seconds("SOMNIUM_LOCKOUT_ACCOUNT_WINDOW_SECONDS", defaults.account_window)?,
+        account_lock: seconds("SOMNIUM_LOCKOUT_ACCOUNT_SECONDS", defaults.account_lock)?,
+        account_lock_max: seconds("SOMNIUM_LOCKOUT_ACCOUNT_MAX_SECONDS", defaults.account_lock_max)?,
+        account_lock_memory: defaults.account_lock_memory,
+        device_threshold: number(
+            get,
+            "SOMNIUM_LOCKOUT_DEVICE_THRESHOLD",
+            defaults.device_threshold,
+            1..=1000,
+        )?,
+        device_lock: seconds("SOMNIUM_LOCKOUT_DEVICE_SECONDS", defaults.device_lock)?,
+    })
 }
 
 fn number<T>(
@@ -232,6 +369,25 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(error.variable, "SOMNIUM_SIGNING_KEY_FILE");
+    }
+
+    #[test]
+    fn rates_and_proxies_parse() {
+        let config = Config::from_vars(&vars(&[
+            ("SOMNIUM_RATE_LIMIT_LOGIN", "7/minute"),
+            ("SOMNIUM_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1, 2001:db8::/32"),
+        ]))
+        .unwrap();
+        assert_eq!(config.rate_limits.login, RateLimit::per_minute(7));
+        assert_eq!(config.rate_limits.register, RateLimit::per_hour(3));
+        assert_eq!(config.trusted_proxies.len(), 3);
+
+        let error = Config::from_vars(&vars(&[("SOMNIUM_RATE_LIMIT_REFRESH", "ten per minute")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_RATE_LIMIT_REFRESH");
+        let error = Config::from_vars(&vars(&[("SOMNIUM_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_TRUSTED_PROXIES");
+        let error = Config::from_vars(&vars(&[("SOMNIUM_PASSWORD_POLICY", "lenient")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_PASSWORD_POLICY");
     }
 
     #[test]

@@ -15,11 +15,18 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::Server;
 use sea_orm::DatabaseConnection;
 use somnium_adapters::crypto::{Argon2idHasher, OsRandom, Sha256RefreshTokens, SystemClock};
-use somnium_adapters::http::{self, HttpState, ReadinessProbe};
+use somnium_adapters::http::rate_limit::RateLimitGuard;
+use somnium_adapters::http::{self, GuardSettings, HttpState, ReadinessProbe};
 use somnium_adapters::jwt::{Es256AccessTokens, JwtSettings, SigningKey};
+use somnium_adapters::limits::{
+    DegradationReporter, FallbackLockout, FallbackRateLimiter, GovernorRateLimiter, MemoryLockout, RedisHealth,
+    RedisLockout, RedisRateLimiter, RedisStore,
+};
 use somnium_adapters::storage::{self, DatabaseSettings, SqlAuditLog, SqlSessionRepository, SqlUserRepository};
 use somnium_application::{AuthService, AuthSettings, Ports};
-use somnium_domain::ports::Clock;
+use somnium_domain::password_policy::{Blocklist, PasswordPolicy};
+use somnium_domain::ports::{AuditLog, Clock, LockoutStore, RateLimiter};
+use somnium_domain::{AuditEvent, AuditEventId, AuditEventType, AuditOutcome, RequestContext};
 
 pub use config::{Config, ConfigError, Environment, SigningKeySource};
 pub use somnium_domain::ports::Clock as ClockPort;
@@ -44,7 +51,7 @@ impl Application {
     /// Fails with the cause when the database, the key or the address cannot be used.
     pub async fn build(config: &Config, overrides: Overrides) -> anyhow::Result<Self> {
         let connection = open_database(config).await?;
-        let state = build_state(config, connection, overrides).await?;
+        let (state, guard) = build_state(config, connection, overrides).await?;
 
         let acceptor = TcpListener::bind(config.listen_addr)
             .into_acceptor()
@@ -60,7 +67,7 @@ impl Application {
         Ok(Self {
             port,
             acceptor,
-            endpoint: http::app(state).boxed(),
+            endpoint: http::app(state, guard).boxed(),
         })
     }
 
@@ -134,7 +141,7 @@ async fn build_state(
     config: &Config,
     connection: DatabaseConnection,
     overrides: Overrides,
-) -> anyhow::Result<HttpState> {
+) -> anyhow::Result<(HttpState, GuardSettings)> {
     let signing_key = load_signing_key(&config.signing_key)?;
     let jwt_settings = JwtSettings {
         issuer: config.jwt_issuer.clone(),
@@ -145,29 +152,110 @@ async fn build_state(
     let access_tokens = Arc::new(Es256AccessTokens::new(jwt_settings, &signing_key, &[])?);
     let hasher = Argon2idHasher::new(config.argon2, config.hash_concurrency).map_err(anyhow::Error::msg)?;
     let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let audit: Arc<dyn AuditLog> = Arc::new(SqlAuditLog::new(connection.clone()));
+    let limits = build_limits(config, clock.clone(), audit.clone())?;
 
     let ports = Ports {
         users: Arc::new(SqlUserRepository::new(connection.clone())),
         sessions: Arc::new(SqlSessionRepository::new(connection.clone())),
-        audit: Arc::new(SqlAuditLog::new(connection.clone())),
+        audit,
         hasher: Arc::new(hasher),
         access_tokens: access_tokens.clone(),
         refresh_tokens: Arc::new(Sha256RefreshTokens),
         clock: clock.clone(),
         random: Arc::new(OsRandom),
+        lockout: limits.lockout,
+        device_tokens: access_tokens.clone(),
     };
     let settings = AuthSettings {
         refresh_grace_period: config.refresh_grace_period,
+        lockout: config.lockout.clone(),
+        password_policy: Arc::new(password_policy(config)?),
     };
     let auth = AuthService::new(ports, settings).await?;
 
-    Ok(HttpState {
+    let guard = GuardSettings {
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        rate_limits: RateLimitGuard {
+            limits: config.rate_limits.clone(),
+            limiter: limits.rate_limiter,
+            access_tokens: access_tokens.clone(),
+            clock: clock.clone(),
+        },
+    };
+    let state = HttpState {
         auth,
         jwks: Arc::new(access_tokens.jwks().clone()),
         access_tokens,
         clock,
         readiness: Arc::new(DatabaseProbe(connection)),
+    };
+    Ok((state, guard))
+}
+
+fn password_policy(config: &Config) -> anyhow::Result<PasswordPolicy> {
+    let blocklist = match &config.password_blocklist_file {
+        None => Blocklist::common_passwords(),
+        Some(path) => {
+            let text = fs::read_to_string(path)
+                .with_context(|| format!("could not read SOMNIUM_PASSWORD_BLOCKLIST_FILE {}", path.display()))?;
+            Blocklist::from_lines(&text)
+        }
+    };
+    PasswordPolicy::new(config.password_preset, config.password_min_length, Arc::new(blocklist))
+        .context("SOMNIUM_PASSWORD_MIN_LENGTH is invalid")
+}
+
+struct Limits {
+    lockout: Arc<dyn LockoutStore>,
+    rate_limiter: Arc<dyn RateLimiter>,
+}
+
+/// Keeps lockout and rate limits in Redis when `REDIS_URL` is set, with this process as the
+/// fallback, and in this process otherwise.
+fn build_limits(config: &Config, clock: Arc<dyn Clock>, audit: Arc<dyn AuditLog>) -> anyhow::Result<Limits> {
+    let Some(url) = &config.redis_url else {
+        return Ok(Limits {
+            lockout: Arc::new(MemoryLockout::default()),
+            rate_limiter: Arc::new(GovernorRateLimiter::new(clock)),
+        });
+    };
+
+    let store = Arc::new(RedisStore::new(url, &config.redis_prefix, config.redis_timeout).map_err(anyhow::Error::msg)?);
+    let reporter_clock = clock.clone();
+    let reporter: DegradationReporter = Arc::new(move || {
+        let event = AuditEvent {
+            id: AuditEventId::from_random_bytes(rand_bytes()),
+            occurred_at: reporter_clock.now(),
+            event_type: AuditEventType::SecurityDegraded,
+            user_id: None,
+            resource: Some("redis".to_owned()),
+            outcome: AuditOutcome::Failure,
+            detail: Some("redis_unreachable".to_owned()),
+            context: RequestContext::default(),
+        };
+        let audit = audit.clone();
+        tokio::spawn(async move {
+            if let Err(error) = audit.record(&event).await {
+                tracing::error!(%error, "could not record the security_degraded audit event");
+            }
+        });
+    });
+    let health = RedisHealth::new(reporter);
+    Ok(Limits {
+        lockout: Arc::new(FallbackLockout::new(RedisLockout::new(store.clone()), health.clone())),
+        rate_limiter: Arc::new(FallbackRateLimiter::new(
+            RedisRateLimiter::new(store),
+            GovernorRateLimiter::new(clock),
+            health,
+        )),
     })
+}
+
+fn rand_bytes() -> [u8; 16] {
+    let mut bytes = [0_u8; 16];
+    somnium_domain::ports::SecureRandom::fill(&OsRandom, &mut bytes);
+    bytes
 }
 
 struct DatabaseProbe(DatabaseConnection);

@@ -27,10 +27,16 @@ pub enum AuditEventType {
     RefreshFailed,
     RefreshTokenReuseDetected,
     Logout,
+    /// A login attempt rejected because a lock applies to it.
+    LoginBlocked,
+    AccountLocked,
+    AccountUnlocked,
+    /// Lockout or rate-limit state fell back to this instance because Redis is unreachable.
+    SecurityDegraded,
 }
 
 impl AuditEventType {
-    pub const ALL: [AuditEventType; 7] = [
+    pub const ALL: [AuditEventType; 11] = [
         AuditEventType::UserRegistered,
         AuditEventType::LoginSucceeded,
         AuditEventType::LoginFailed,
@@ -38,6 +44,10 @@ impl AuditEventType {
         AuditEventType::RefreshFailed,
         AuditEventType::RefreshTokenReuseDetected,
         AuditEventType::Logout,
+        AuditEventType::LoginBlocked,
+        AuditEventType::AccountLocked,
+        AuditEventType::AccountUnlocked,
+        AuditEventType::SecurityDegraded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +59,10 @@ impl AuditEventType {
             AuditEventType::RefreshFailed => "refresh_failed",
             AuditEventType::RefreshTokenReuseDetected => "refresh_token_reuse_detected",
             AuditEventType::Logout => "logout",
+            AuditEventType::LoginBlocked => "login_blocked",
+            AuditEventType::AccountLocked => "account_locked",
+            AuditEventType::AccountUnlocked => "account_unlocked",
+            AuditEventType::SecurityDegraded => "security_degraded",
         }
     }
 

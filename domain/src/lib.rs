@@ -7,8 +7,11 @@
 
 pub mod audit;
 pub mod ids;
+pub mod lockout;
 pub mod password;
+pub mod password_policy;
 pub mod ports;
+pub mod rate_limit;
 pub mod session;
 pub mod token;
 pub mod user;
@@ -16,6 +19,10 @@ pub mod user;
 pub use audit::{AuditEvent, AuditEventType, AuditOutcome, RequestContext};
 pub use ids::{AuditEventId, RefreshTokenId, SessionId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
+pub use password_policy::{
+    Blocklist, PasswordContext, PasswordPolicy, PolicyConfigError, PolicyPreset, PolicyRules, PolicyViolation,
+    UnknownPolicyPreset, ViolationCode,
+};
 pub use session::{NewRefreshToken, NewSession, RefreshTokenRecord, Session, SuccessorSeed};
-pub use token::{AccessTokenClaims, IssuedAccessToken, RefreshToken};
+pub use token::{AccessTokenClaims, DeviceToken, IssuedAccessToken, RefreshToken};
 pub use user::{Email, EmailError, FullName, FullNameError, NewUser, Role, User, UserStatus};

@@ -10,9 +10,11 @@ use time::OffsetDateTime;
 
 use crate::audit::AuditEvent;
 use crate::ids::{RefreshTokenId, SessionId, UserId};
+use crate::lockout::{AttemptKey, AttemptStart, FailureOutcome, LockoutPolicy};
 use crate::password::{Password, PasswordHash};
+use crate::rate_limit::{RateDecision, RateLimit};
 use crate::session::{NewRefreshToken, RefreshTokenRecord, Session, SuccessorSeed};
-use crate::token::{AccessTokenClaims, IssuedAccessToken, RefreshToken};
+use crate::token::{AccessTokenClaims, DeviceToken, IssuedAccessToken, RefreshToken};
 use crate::user::{Email, NewUser, User};
 
 /// A failure of the storage behind a repository. Adapters translate every driver error into
@@ -57,6 +59,17 @@ pub trait UserRepository: Send + Sync {
     /// # Errors
     /// [`RepositoryError`] when the store fails; an unknown id is `Ok(None)`.
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError>;
+
+    /// Replaces an account's password hash.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: OffsetDateTime,
+    ) -> Result<(), RepositoryError>;
 }
 
 /// A rotation: the spent token, when it was spent, the seed its successor is derived from, and
@@ -152,6 +165,10 @@ pub trait PasswordHasher: Send + Sync {
     /// [`HasherError::InvalidHash`] when the stored hash cannot be parsed; a wrong password is
     /// `Ok(false)`.
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HasherError>;
+
+    /// Tells whether a stored hash was made with other parameters than the configured ones, so
+    /// it should be replaced after the next successful login.
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
 }
 
 /// Why an access token was rejected. The client gets the same 401 for every variant, and
@@ -221,4 +238,76 @@ impl dyn SecureRandom {
         self.fill(&mut bytes);
         bytes
     }
+}
+
+/// A failure of the store behind lockout counters or rate limits.
+#[derive(Debug, thiserror::Error)]
+pub enum LimiterError {
+    #[error("limiter store is unavailable")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+/// Failed-login counters and locks, shared by every instance when backed by Redis.
+///
+/// Every method is one atomic step of the store, so concurrent attempts on one account see
+/// each other's counts.
+#[async_trait]
+pub trait LockoutStore: Send + Sync {
+    /// Counts an attempt before its password is checked, and reports a lock that applies to it.
+    /// Expired locks found on the way are removed and listed.
+    ///
+    /// # Errors
+    /// [`LimiterError`] when the store is unreachable.
+    async fn begin_attempt(
+        &self,
+        key: &AttemptKey,
+        policy: &LockoutPolicy,
+        now: OffsetDateTime,
+    ) -> Result<AttemptStart, LimiterError>;
+
+    /// Records that the attempt's password was wrong, setting any lock its counters now reach.
+    ///
+    /// # Errors
+    /// [`LimiterError`] when the store is unreachable.
+    async fn record_failure(
+        &self,
+        key: &AttemptKey,
+        policy: &LockoutPolicy,
+        now: OffsetDateTime,
+    ) -> Result<FailureOutcome, LimiterError>;
+
+    /// Resets the counters of the attempt's source after a successful login.
+    ///
+    /// # Errors
+    /// [`LimiterError`] when the store is unreachable.
+    async fn record_success(&self, key: &AttemptKey) -> Result<(), LimiterError>;
+
+    /// Removes every lock and counter of an account.
+    ///
+    /// # Errors
+    /// [`LimiterError`] when the store is unreachable.
+    async fn unlock(&self, user_id: UserId) -> Result<(), LimiterError>;
+}
+
+/// Request rate limits, shared by every instance when backed by Redis.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one request against `key` and returns whether it is within `limit`.
+    ///
+    /// # Errors
+    /// [`LimiterError`] when the store is unreachable.
+    async fn check(&self, key: &str, limit: &RateLimit, now: OffsetDateTime) -> Result<RateDecision, LimiterError>;
+}
+
+/// Signed device tokens: proof that a client signed in to an account before, so its attempts
+/// are not blocked by an account-wide lock that other clients caused.
+pub trait DeviceTokens: Send + Sync {
+    /// Issues a token binding a new device id to the account.
+    ///
+    /// # Errors
+    /// [`AccessTokenError::Signing`] when the key fails.
+    fn issue(&self, user_id: UserId, now: OffsetDateTime) -> Result<DeviceToken, AccessTokenError>;
+
+    /// Returns the device id of a token that is valid for `user_id` at `now`.
+    fn verify(&self, token: &str, user_id: UserId, now: OffsetDateTime) -> Option<String>;
 }

@@ -53,3 +53,23 @@ impl fmt::Debug for RefreshToken {
         f.write_str("RefreshToken(<redacted>)")
     }
 }
+
+/// A signed device token as held by the client.
+#[derive(Clone)]
+pub struct DeviceToken(SecretString);
+
+impl DeviceToken {
+    pub fn new(value: String) -> Self {
+        Self(SecretString::from(value))
+    }
+
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeviceToken(<redacted>)")
+    }
+}

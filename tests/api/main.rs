@@ -4,7 +4,11 @@
 mod access_tokens;
 mod audit;
 mod errors;
+mod lockout;
 mod login;
+mod password_policy;
+mod rate_limits;
+mod redis_sharing;
 mod refresh;
 mod registration;
 mod spec;

@@ -80,6 +80,34 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
+    /// Starts a second app on the same database, signing key and Redis prefix, as a second
+    /// instance behind a load balancer would run.
+    pub async fn spawn_sibling(&self) -> Self {
+        Self::spawn_sibling_with(self, self.config.clone()).await
+    }
+
+    /// Starts a second app with `config`, which should name the same database as `self`.
+    pub async fn spawn_sibling_with(&self, config: Config) -> Self {
+        let data_dir = tempfile::tempdir().expect("temporary directory");
+        let clock = Arc::new(TestClock::default());
+        let overrides = Overrides {
+            clock: Some(clock.clone()),
+        };
+        let application = Application::build(&config, overrides).await.expect("app builds");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        tokio::spawn(application.run_until(std::future::pending()));
+        let database = somnium::open_database(&config).await.expect("test connection");
+        Self {
+            address,
+            client: Client::builder().build().unwrap(),
+            clock,
+            database,
+            backend: self.backend,
+            config,
+            _data_dir: data_dir,
+        }
+    }
+
     /// Starts an app after `adjust` has changed its configuration.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         let data_dir = tempfile::tempdir().expect("temporary directory");
@@ -87,6 +115,16 @@ impl TestApp {
         config.listen_addr = "127.0.0.1:0".parse().unwrap();
         config.data_dir = data_dir.path().join("data");
         config.signing_key = somnium::SigningKeySource::Generated(config.data_dir.join("signing-key.pem"));
+        // Every test client shares 127.0.0.1, so the production limits would throttle the suite;
+        // tests of the limits set their own.
+        let generous = somnium_domain::rate_limit::RateLimit::per_minute(100_000);
+        config.rate_limits = somnium_adapters::http::rate_limit::RateLimits {
+            login: generous,
+            register: generous,
+            refresh: generous,
+            default: generous,
+        };
+        config.redis_prefix = format!("somnium-test:{}:", uuid::Uuid::new_v4().simple());
         match backend {
             Backend::Sqlite => {
                 config.database_url = format!("sqlite://{}?mode=rwc", config.data_dir.join("somnium.db").display());
@@ -219,6 +257,29 @@ pub struct SignedInUser {
     pub refresh_token: String,
 }
 
+/// The Redis URL for tests, or `None` when the Redis suite should be skipped.
+///
+/// With `SOMNIUM_TEST_REQUIRE_REDIS=1` (set by `.ci/run`) a missing URL fails the test instead.
+pub fn redis_url() -> Option<String> {
+    let url = std::env::var("SOMNIUM_TEST_REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let required = std::env::var("SOMNIUM_TEST_REQUIRE_REDIS").is_ok_and(|value| value == "1");
+    if url.is_none() && required {
+        panic!("SOMNIUM_TEST_REQUIRE_REDIS=1 but SOMNIUM_TEST_REDIS_URL is not set");
+    }
+    if url.is_none() {
+        eprintln!("skipped: set SOMNIUM_TEST_REDIS_URL to run the Redis suite");
+    }
+    url
+}
+
+/// A password that meets the hospital policy, `length` characters long, made of a cycle of
+/// characters with no sequence or repeat.
+pub fn strong_password(length: usize) -> String {
+    "Zé9!kÖ".chars().cycle().take(length).collect()
+}
+
 pub fn unique_email() -> String {
     format!("user-{}@example.test", uuid::Uuid::new_v4().simple())
 }
@@ -270,6 +331,86 @@ macro_rules! on_both_backends {
                 async fn postgres() {
                     if let Some(app) = $crate::TestApp::spawn($crate::Backend::Postgres).await {
                         case(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// How a test app keeps lockout and rate-limit state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitStore {
+    InProcess,
+    Redis,
+}
+
+impl TestApp {
+    /// Starts an app on `backend` with its limits in `store`, or returns `None` when that
+    /// backend or Redis is not configured.
+    pub async fn spawn_with_store(
+        backend: Backend,
+        store: LimitStore,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
+        let redis = match store {
+            LimitStore::InProcess => None,
+            LimitStore::Redis => Some(redis_url()?),
+        };
+        Self::spawn_with(backend, |config| {
+            config.redis_url = redis;
+            adjust(config);
+        })
+        .await
+    }
+
+    /// Sends a login as if from `client_ip`, through a trusted proxy that sets `X-Forwarded-For`.
+    pub async fn login_from(&self, client_ip: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", client_ip)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// Declares a test that runs on SQLite and PostgreSQL, each with in-process limits and with
+/// Redis. The case receives the backend and the store and starts its own app.
+#[macro_export]
+macro_rules! on_every_store {
+    ($(async fn $name:ident($backend:ident: Backend, $store:ident: LimitStore) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn case($backend: $crate::Backend, $store: $crate::LimitStore) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    case($crate::Backend::Sqlite, $crate::LimitStore::InProcess).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::postgres_url().is_some() {
+                        case($crate::Backend::Postgres, $crate::LimitStore::InProcess).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_redis() {
+                    if $crate::redis_url().is_some() {
+                        case($crate::Backend::Sqlite, $crate::LimitStore::Redis).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_redis() {
+                    if $crate::postgres_url().is_some() && $crate::redis_url().is_some() {
+                        case($crate::Backend::Postgres, $crate::LimitStore::Redis).await;
                     }
                 }
             }

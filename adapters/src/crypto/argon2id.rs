@@ -38,6 +38,7 @@ impl Default for Argon2Params {
 #[derive(Clone)]
 pub struct Argon2idHasher {
     argon2: Argon2<'static>,
+    params: Argon2Params,
     permits: Arc<Semaphore>,
 }
 
@@ -45,10 +46,11 @@ impl Argon2idHasher {
     /// # Errors
     /// Returns a message naming the parameter when argon2 rejects the parameters.
     pub fn new(params: Argon2Params, max_concurrent: usize) -> Result<Self, String> {
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+        let argon2_params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|error| format!("invalid argon2 parameters: {error}"))?;
         Ok(Self {
-            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+            argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params),
+            params,
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
         })
     }
@@ -101,5 +103,19 @@ impl PasswordHasher for Argon2idHasher {
             }
         })
         .await?
+    }
+
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        let Ok(parsed) = PhcHash::new(hash.expose_secret()) else {
+            return false;
+        };
+        let Ok(stored) = Params::try_from(&parsed) else {
+            return true;
+        };
+        parsed.algorithm != argon2::ARGON2ID_IDENT
+            || parsed.version != Some(Version::V0x13 as u32)
+            || stored.m_cost() != self.params.memory_kib
+            || stored.t_cost() != self.params.iterations
+            || stored.p_cost() != self.params.parallelism
     }
 }

@@ -9,7 +9,7 @@ use super::context::request_context;
 use super::problem::{Problem, ProblemKind};
 use super::security::BearerAuth;
 use super::state::HttpState;
-use super::wire::{LoginBody, RefreshBody, RegisterBody, TokenBody, UserBody};
+use super::wire::{policy_problems, LoginBody, PasswordPolicyBody, RefreshBody, RegisterBody, TokenBody, UserBody};
 use super::ApiTags;
 
 pub struct AuthApi;
@@ -34,6 +34,9 @@ pub enum RegisterResponse {
     /// A field is invalid, or the body has an unknown field such as `role`; `errors` names each.
     #[oai(status = 422, content_type = "application/problem+json")]
     Invalid(Json<Problem>),
+    /// The client exceeded the rate limit of this route; see `Retry-After`.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>),
     /// An unexpected server error.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -60,6 +63,9 @@ pub enum TokenResponse {
     /// The body does not match the schema.
     #[oai(status = 422, content_type = "application/problem+json")]
     Invalid(Json<Problem>),
+    /// The client exceeded the rate limit of this route; see `Retry-After`.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>),
     /// An unexpected server error.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -73,6 +79,9 @@ pub enum LogoutResponse {
     /// The access token is missing, invalid or expired.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The client exceeded the rate limit of this route; see `Retry-After`.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>),
     /// An unexpected server error.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
@@ -94,6 +103,9 @@ impl AuthApi {
 
         match state.auth.register(registration, &request_context(request)).await {
             Ok(user) => RegisterResponse::Created(Json(user.into())),
+            Err(RegisterError::WeakPassword(violations)) => {
+                RegisterResponse::Invalid(Json(Problem::validation(policy_problems(violations))))
+            }
             Err(RegisterError::EmailTaken) => RegisterResponse::EmailTaken(Json(Problem::new(
                 ProblemKind::EmailTaken,
                 "an account with this email already exists; sign in or reset the password",
@@ -152,6 +164,15 @@ impl AuthApi {
         }
     }
 
+    /// Get the password policy
+    ///
+    /// Returns the rules a new password must meet, so a form can show them before submitting.
+    /// Anyone may call it.
+    #[oai(path = "/password-policy", method = "get", operation_id = "getPasswordPolicy")]
+    async fn password_policy(&self, request: &Request) -> PasswordPolicyResponse {
+        PasswordPolicyResponse::Ok(Json(state(request).auth.password_policy().rules().into()))
+    }
+
     /// Sign out
     ///
     /// Revokes the session of the access token; its refresh tokens stop working. Requires a
@@ -164,6 +185,16 @@ impl AuthApi {
             Err(LogoutError::Unexpected(error)) => LogoutResponse::Internal(internal(&error)),
         }
     }
+}
+
+#[derive(ApiResponse)]
+pub enum PasswordPolicyResponse {
+    /// The rules a new password must meet.
+    #[oai(status = 200)]
+    Ok(Json<PasswordPolicyBody>),
+    /// The client exceeded the rate limit of this route; see `Retry-After`.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>),
 }
 
 pub(crate) fn state(request: &Request) -> &HttpState {

@@ -1,6 +1,7 @@
 use poem::Request;
 use somnium_domain::RequestContext;
 
+use super::client_ip::ClientIp;
 use super::middleware::RequestId;
 
 /// Longest user agent kept in sessions and audit events; longer ones are cut at a character
@@ -10,9 +11,10 @@ const MAX_USER_AGENT_CHARS: usize = 512;
 /// The client's address, user agent and request id, as passed to every use case.
 pub fn request_context(request: &Request) -> RequestContext {
     let client_ip = request
-        .remote_addr()
-        .as_socket_addr()
-        .map(|address| address.ip().to_string());
+        .extensions()
+        .get::<ClientIp>()
+        .and_then(|client| client.0)
+        .map(|ip| ip.to_string());
     let user_agent = request
         .headers()
         .get(poem::http::header::USER_AGENT)

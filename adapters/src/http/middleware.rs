@@ -1,14 +1,23 @@
 //! Request-wide behaviour: request ids, the body guard, and turning every error into a problem.
 
 use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
+use ipnet::IpNet;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, StreamExt};
 use poem::http::{header, HeaderValue, Method, StatusCode};
+use poem::middleware::PanicHandler;
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::error::{AuthorizationError, ParseParamError, ParsePathError, ParseRequestPayloadError};
 use rand::rngs::OsRng;
 use rand::RngCore;
 
+use super::client_ip::{resolve_client_ip, ClientIp};
 use super::problem::{Problem, ProblemKind, RequestInfo, CURRENT_REQUEST};
+use super::rate_limit::{add_headers as add_rate_limit_headers, too_many_requests, RateLimitGuard};
 use super::security::InvalidAccessToken;
 
 /// Largest request body accepted, checked before any parsing or hashing.
@@ -20,19 +29,32 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
-/// Assigns a request id, guards the body, and turns every error into problem+json.
-pub struct RequestGuard;
+/// What every request passes before its handler.
+#[derive(Clone)]
+pub struct GuardSettings {
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<IpNet>>,
+    pub rate_limits: RateLimitGuard,
+}
+
+/// Assigns a request id, resolves the client IP, applies rate limits, guards the body, and
+/// turns every error into problem+json.
+pub struct RequestGuard(pub GuardSettings);
 
 impl<E: Endpoint> Middleware<E> for RequestGuard {
     type Output = RequestGuardEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        RequestGuardEndpoint { inner }
+        RequestGuardEndpoint {
+            inner,
+            settings: self.0.clone(),
+        }
     }
 }
 
 pub struct RequestGuardEndpoint<E> {
     inner: E,
+    settings: GuardSettings,
 }
 
 impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
@@ -41,6 +63,8 @@ impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
     async fn call(&self, mut request: Request) -> poem::Result<Self::Output> {
         let request_id = accepted_request_id(&request).unwrap_or_else(new_request_id);
         request.extensions_mut().insert(RequestId(request_id.clone()));
+        let client_ip = resolve_client_ip(&request, &self.settings.trusted_proxies);
+        request.extensions_mut().insert(ClientIp(client_ip));
         let info = RequestInfo {
             request_id: request_id.clone(),
             path: request.uri().path().to_owned(),
@@ -50,13 +74,10 @@ impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
 
         let response = CURRENT_REQUEST
             .scope(info, async {
-                if let Err(problem) = guard_body(&mut request).await {
-                    return problem.into_response();
-                }
-                match self.inner.call(request).await {
-                    Ok(output) => output.into_response(),
-                    Err(error) => problem_for(&error).into_response(),
-                }
+                // A panic anywhere below, in a handler or in a guard, becomes a 500 problem and
+                // the connection keeps serving.
+                let guarded = AssertUnwindSafe(self.guarded(request)).catch_unwind().await;
+                guarded.unwrap_or_else(|panic| PanicToProblem.get_response(panic))
             })
             .await;
 
@@ -74,6 +95,30 @@ impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
             tracing::error!(%request_id, %method, %path, status = response.status().as_u16(), "request failed");
         }
         Ok(response)
+    }
+}
+
+impl<E: Endpoint> RequestGuardEndpoint<E> {
+    async fn guarded(&self, request: Request) -> Response {
+        let decision = self.settings.rate_limits.check(&request).await;
+        let mut response = match decision {
+            Some(decision) if !decision.allowed => too_many_requests(&decision).into_response(),
+            _ => self.serve(request).await,
+        };
+        if let Some(decision) = decision {
+            add_rate_limit_headers(&mut response, &decision);
+        }
+        response
+    }
+
+    async fn serve(&self, mut request: Request) -> Response {
+        if let Err(problem) = guard_body(&mut request).await {
+            return problem.into_response();
+        }
+        match self.inner.call(request).await {
+            Ok(output) => output.into_response(),
+            Err(error) => problem_for(&error).into_response(),
+        }
     }
 }
 
@@ -110,14 +155,7 @@ async fn guard_body(request: &mut Request) -> Result<(), Problem> {
         return Err(too_large());
     }
 
-    let body = request.take_body();
-    let bytes = body
-        .into_bytes_limit(MAX_BODY_BYTES)
-        .await
-        .map_err(|error| match error {
-            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-            _ => Problem::new(ProblemKind::MalformedRequest, "the request body could not be read"),
-        })?;
+    let bytes = read_bounded(request.take_body()).await?;
     if bytes.is_empty() {
         return Ok(());
     }
@@ -140,6 +178,32 @@ async fn guard_body(request: &mut Request) -> Result<(), Problem> {
     }
     request.set_body(Body::from_bytes(bytes));
     Ok(())
+}
+
+/// Most bytes read and thrown away after a body passes the limit, so that a client still
+/// sending gets the 413 instead of a reset connection, without letting it make the server read
+/// without end.
+const MAX_DRAIN_BYTES: usize = 1024 * 1024;
+
+async fn read_bounded(body: Body) -> Result<Bytes, Problem> {
+    let mut stream = std::pin::pin!(body.into_bytes_stream());
+    let mut collected = BytesMut::new();
+    let unreadable = || Problem::new(ProblemKind::MalformedRequest, "the request body could not be read");
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| unreadable())?;
+        if collected.len() + chunk.len() > MAX_BODY_BYTES {
+            let mut drained = chunk.len();
+            while let Some(Ok(rest)) = stream.next().await {
+                drained += rest.len();
+                if drained > MAX_DRAIN_BYTES {
+                    break;
+                }
+            }
+            return Err(too_large());
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(collected.freeze())
 }
 
 fn too_large() -> Problem {

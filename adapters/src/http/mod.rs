@@ -1,16 +1,17 @@
 //! The HTTP API: poem-openapi operations, the spec, its portal, and problem+json errors.
 
 mod auth_api;
+mod client_ip;
 mod context;
 mod meta_api;
 pub mod middleware;
 pub mod problem;
+pub mod rate_limit;
 mod security;
 mod state;
 mod users_api;
 mod wire;
 
-use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -18,7 +19,8 @@ pub use state::{HttpState, ReadinessProbe};
 
 use auth_api::AuthApi;
 use meta_api::MetaApi;
-use middleware::{PanicToProblem, RequestGuard};
+pub use middleware::GuardSettings;
+use middleware::RequestGuard;
 use users_api::UsersApi;
 
 #[derive(Tags)]
@@ -51,7 +53,7 @@ pub fn openapi_json() -> String {
 }
 
 /// Builds the whole HTTP application.
-pub fn app(state: HttpState) -> impl Endpoint<Output = poem::Response> {
+pub fn app(state: HttpState, guard: GuardSettings) -> impl Endpoint<Output = poem::Response> {
     let service = api_service();
     let spec = service.spec_endpoint();
     let docs = service.redoc();
@@ -59,7 +61,6 @@ pub fn app(state: HttpState) -> impl Endpoint<Output = poem::Response> {
         .nest("/", service)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .with(CatchPanic::new().with_handler(PanicToProblem))
         .data(state)
-        .with(RequestGuard)
+        .with(RequestGuard(guard))
 }

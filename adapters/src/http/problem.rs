@@ -64,6 +64,7 @@ pub enum ProblemKind {
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
+    TooManyRequests,
     Internal,
     Unavailable,
 }
@@ -79,6 +80,7 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => 413,
             ProblemKind::UnsupportedMediaType => 415,
             ProblemKind::ValidationFailed => 422,
+            ProblemKind::TooManyRequests => 429,
             ProblemKind::Internal => 500,
             ProblemKind::Unavailable => 503,
         }
@@ -95,6 +97,7 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "payload-too-large",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
             ProblemKind::ValidationFailed => "validation-failed",
+            ProblemKind::TooManyRequests => "rate-limited",
             ProblemKind::Internal => "internal-error",
             ProblemKind::Unavailable => "service-unavailable",
         }
@@ -111,6 +114,7 @@ impl ProblemKind {
             ProblemKind::PayloadTooLarge => "Request body too large",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
             ProblemKind::ValidationFailed => "Validation failed",
+            ProblemKind::TooManyRequests => "Too many requests",
             ProblemKind::Internal => "Internal server error",
             ProblemKind::Unavailable => "Service unavailable",
         }

@@ -21,6 +21,9 @@ pub enum MeResponse {
     /// The access token is missing, invalid or expired, or its account is disabled.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The client exceeded the rate limit of this route; see `Retry-After`.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>),
     /// An unexpected server error.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),

@@ -4,6 +4,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object};
 use secrecy::SecretString;
 use somnium_application::{LoginRequest, RegisterRequest, TokenPair};
+use somnium_domain::password_policy::{PolicyRules, PolicyViolation};
 use somnium_domain::{Email, EmailError, FullName, FullNameError, Password, PasswordError, RefreshToken, Role, User};
 use time::format_description::well_known::Rfc3339;
 
@@ -87,6 +88,11 @@ pub struct LoginBody {
     /// Keeps the session's refresh tokens valid for 30 days instead of 7.
     #[oai(default)]
     pub remember_me: bool,
+    /// The `device_token` from an earlier successful login on this client. With it, this
+    /// client's attempts are counted on their own and an account-wide lock caused by other
+    /// clients does not block it.
+    #[oai(write_only)]
+    pub device_token: Option<String>,
 }
 
 impl Example for LoginBody {
@@ -95,6 +101,7 @@ impl Example for LoginBody {
             email: "alice@example.test".into(),
             password: "correct horse battery staple".into(),
             remember_me: false,
+            device_token: None,
         }
     }
 }
@@ -106,6 +113,7 @@ impl LoginBody {
             email,
             password: Password::presented(SecretString::from(self.password)),
             remember_me: self.remember_me,
+            device_token: self.device_token,
         })
     }
 }
@@ -139,6 +147,9 @@ pub struct TokenBody {
     pub expires_in: i64,
     /// Seconds until the refresh token expires.
     pub refresh_expires_in: i64,
+    /// Present after a login: keep it on this client and send it with later logins.
+    #[oai(skip_serializing_if_is_none)]
+    pub device_token: Option<String>,
 }
 
 impl From<TokenPair> for TokenBody {
@@ -150,6 +161,7 @@ impl From<TokenPair> for TokenBody {
             token_type: "Bearer".into(),
             expires_in: pair.access_token.expires_in_seconds,
             refresh_expires_in: pair.refresh_expires_in_seconds,
+            device_token: pair.device_token.map(|token| token.expose_secret().to_owned()),
         }
     }
 }
@@ -179,6 +191,60 @@ impl From<User> for UserBody {
             created_at: user.created_at.format(&Rfc3339).unwrap_or_default(),
         }
     }
+}
+
+/// The password rules in force.
+#[derive(Object)]
+#[oai(rename = "PasswordPolicy")]
+pub struct PasswordPolicyBody {
+    /// `hospital` (composition and sequence rules) or `nist` (length and blocklist only).
+    pub preset: String,
+    /// Minimum length in Unicode characters, after NFKC normalization.
+    pub min_length: u32,
+    /// Minimum length for accounts with multi-factor authentication enforced.
+    pub min_length_with_mfa: u32,
+    pub max_length: u32,
+    pub require_uppercase: bool,
+    pub require_lowercase: bool,
+    pub require_digit: bool,
+    /// At least one character that is neither a letter nor a digit.
+    pub require_symbol: bool,
+    /// Runs of 3 or more sequential characters, such as `abc`, `321` or `qwe`, are rejected.
+    pub forbid_sequences: bool,
+    /// A character repeated 3 or more times in a row is rejected.
+    pub forbid_repeats: bool,
+    /// Number of common passwords rejected, compared case-insensitively.
+    pub blocklist_size: u32,
+    /// The email's local part and the user's name may not appear in the password.
+    pub forbid_personal_info: bool,
+}
+
+impl From<PolicyRules> for PasswordPolicyBody {
+    fn from(rules: PolicyRules) -> Self {
+        let count = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
+        Self {
+            preset: rules.preset.as_str().to_owned(),
+            min_length: count(rules.min_length),
+            min_length_with_mfa: count(rules.min_length_with_mfa),
+            max_length: count(rules.max_length),
+            require_uppercase: rules.require_uppercase,
+            require_lowercase: rules.require_lowercase,
+            require_digit: rules.require_digit,
+            require_symbol: rules.require_symbol,
+            forbid_sequences: rules.forbid_sequences,
+            forbid_repeats: rules.forbid_repeats,
+            blocklist_size: count(rules.blocklist_size),
+            forbid_personal_info: rules.forbid_personal_info,
+        }
+    }
+}
+
+/// One problem entry per broken password rule, so a form can show all of them.
+pub fn policy_problems(violations: Vec<PolicyViolation>) -> Vec<FieldProblem> {
+    violations
+        .into_iter()
+        .map(|violation| field_problem("password", violation.code.as_str(), violation.message))
+        .collect()
 }
 
 fn field_problem(field: &str, code: &str, message: String) -> FieldProblem {

@@ -8,8 +8,8 @@ use josekit::jwt::{self, JwtPayload};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde_json::{json, Value};
-use somnium_domain::ports::{AccessTokenError, AccessTokenIssuer, AccessTokenVerifier};
-use somnium_domain::{AccessTokenClaims, IssuedAccessToken, Role, SessionId, UserId};
+use somnium_domain::ports::{AccessTokenError, AccessTokenIssuer, AccessTokenVerifier, DeviceTokens};
+use somnium_domain::{AccessTokenClaims, DeviceToken, IssuedAccessToken, Role, SessionId, UserId};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -219,4 +219,62 @@ fn to_offset(time: SystemTime) -> OffsetDateTime {
         .map(|elapsed| elapsed.as_secs() as i64)
         .unwrap_or(0);
     OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The JWS `typ` of a device token, distinct from access tokens so neither can stand in for the
+/// other.
+const DEVICE_TOKEN_TYP: &str = "device+jwt";
+
+/// How long a device token stays valid.
+pub const DEVICE_TOKEN_LIFETIME: Duration = Duration::days(90);
+
+impl DeviceTokens for Es256AccessTokens {
+    fn issue(&self, user_id: UserId, now: OffsetDateTime) -> Result<DeviceToken, AccessTokenError> {
+        let mut header = JwsHeader::new();
+        header.set_token_type(DEVICE_TOKEN_TYP);
+        header.set_key_id(&self.signing_kid);
+
+        let mut device_id = [0_u8; 16];
+        OsRng.fill_bytes(&mut device_id);
+        let mut payload = JwtPayload::new();
+        payload.set_issuer(&self.settings.issuer);
+        payload.set_subject(user_id.to_string());
+        let claims = [
+            ("type", json!("device")),
+            ("did", json!(hex::encode(device_id))),
+            ("iat", json!(now.unix_timestamp())),
+            ("exp", json!((now + DEVICE_TOKEN_LIFETIME).unix_timestamp())),
+        ];
+        for (name, value) in claims {
+            payload
+                .set_claim(name, Some(value))
+                .map_err(|error| AccessTokenError::Signing(error.to_string()))?;
+        }
+        let token = jwt::encode_with_signer(&payload, &header, &self.signer)
+            .map_err(|error| AccessTokenError::Signing(error.to_string()))?;
+        Ok(DeviceToken::new(token))
+    }
+
+    fn verify(&self, token: &str, user_id: UserId, now: OffsetDateTime) -> Option<String> {
+        let header = jwt::decode_header(token).ok()?;
+        if header.claim("alg").and_then(Value::as_str) != Some("ES256")
+            || header.claim("typ").and_then(Value::as_str) != Some(DEVICE_TOKEN_TYP)
+        {
+            return None;
+        }
+        let verifier = self.verifiers.get(header.claim("kid").and_then(Value::as_str)?)?;
+        let (payload, _) = jwt::decode_with_verifier(token, verifier).ok()?;
+
+        let valid = payload.claim("type").and_then(Value::as_str) == Some("device")
+            && payload.issuer() == Some(self.settings.issuer.as_str())
+            && payload.subject() == Some(user_id.to_string().as_str())
+            && payload
+                .claim("exp")
+                .and_then(Value::as_i64)
+                .is_some_and(|expires| now.unix_timestamp() < expires);
+        if !valid {
+            return None;
+        }
+        payload.claim("did").and_then(Value::as_str).map(str::to_owned)
+    }
 }

@@ -1,7 +1,9 @@
 use async_trait::async_trait;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
 use somnium_domain::ports::{InsertUserError, RepositoryError, UserRepository};
 use somnium_domain::{Email, FullName, NewUser, PasswordHash, Role, User, UserId, UserStatus};
+use time::OffsetDateTime;
 
 use super::audit_log::insert_event;
 use super::entities::user;
@@ -72,6 +74,22 @@ impl UserRepository for SqlUserRepository {
             .await
             .map_err(repository_error)?;
         found.map(to_domain).transpose()
+    }
+
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: OffsetDateTime,
+    ) -> Result<(), RepositoryError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash.expose_secret()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(at))
+            .filter(user::Column::Id.eq(id.as_uuid()))
+            .exec(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        Ok(())
     }
 }
 
