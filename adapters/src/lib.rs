@@ -7,4 +7,5 @@ pub mod crypto;
 pub mod http;
 pub mod jwt;
 pub mod limits;
+pub mod revocation;
 pub mod storage;

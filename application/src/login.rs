@@ -46,14 +46,16 @@ impl AuthService {
         self.rehash_if_outdated(&user, &request.password, &hash).await;
 
         let now = self.ports.clock.now();
+        let limits = self.settings.sessions.limits(user.role);
         let session = Session {
             id: SessionId::from_random_bytes(self.ports.random.bytes()),
             user_id: user.id,
             created_at: now,
             auth_time: now,
             remember_me: request.remember_me,
-            expires_at: now + SESSION_ABSOLUTE_LIFETIME,
+            expires_at: now + limits.absolute.min(SESSION_ABSOLUTE_LIFETIME),
             revoked_at: None,
+            last_used_at: now,
             client_ip: context.client_ip.clone(),
             user_agent: context.user_agent.clone(),
         };

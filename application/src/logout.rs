@@ -28,12 +28,14 @@ impl AuthService {
             detail: None,
             context,
         });
+        let now = self.ports.clock.now();
         let revoked = self
             .ports
             .sessions
-            .revoke(caller.session_id, self.ports.clock.now(), &event)
+            .revoke(caller.session_id, now, &event)
             .await
             .map_err(UnexpectedError::from)?;
+        self.ports.revocations.revoke(caller.session_id, now);
         tracing::info!(revoked, "logout");
         Ok(())
     }

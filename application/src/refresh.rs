@@ -54,6 +54,7 @@ impl AuthService {
             self.record_refresh_failure(Some(&record), reason, context).await?;
             return Err(RefreshError::InvalidToken);
         }
+        self.end_if_idle(&record, now, context).await?;
 
         let record = match record.rotated_at {
             None => match self.try_rotate(&record, &presented, now, context).await? {
@@ -112,6 +113,46 @@ impl AuthService {
             }
             RotationOutcome::AlreadySpent(_) => Ok(None),
         }
+    }
+
+    /// Ends a session whose refresh token went unused past its role's idle limit (automatic
+    /// logoff), and rejects the refresh.
+    async fn end_if_idle(
+        &self,
+        record: &RefreshTokenRecord,
+        now: OffsetDateTime,
+        context: &RequestContext,
+    ) -> Result<(), RefreshError> {
+        let user = self
+            .ports
+            .users
+            .find_by_id(record.session.user_id)
+            .await
+            .map_err(UnexpectedError::from)?;
+        let Some(user) = user else {
+            return Ok(());
+        };
+        let limits = self.settings.sessions.limits(user.role);
+        if !record.session.is_idle_expired(now, &limits) {
+            return Ok(());
+        }
+
+        tracing::info!(session_id = %record.session.id, user_id = %user.id, "session ended after idling past its limit");
+        let event = self.audit_event(EventFacts {
+            event_type: AuditEventType::SessionExpired,
+            outcome: AuditOutcome::Failure,
+            user_id: Some(user.id),
+            resource: Some(format!("session:{}", record.session.id)),
+            detail: Some("idle"),
+            context,
+        });
+        self.ports
+            .sessions
+            .revoke(record.session.id, now, &event)
+            .await
+            .map_err(UnexpectedError::from)?;
+        self.ports.revocations.revoke(record.session.id, now);
+        Err(RefreshError::InvalidToken)
     }
 
     async fn reload(&self, hash: &str) -> Result<RefreshTokenRecord, RefreshError> {
@@ -177,6 +218,7 @@ impl AuthService {
             .revoke(record.session.id, now, &event)
             .await
             .map_err(UnexpectedError::from)?;
+        self.ports.revocations.revoke(record.session.id, now);
         Ok(())
     }
 
@@ -233,8 +275,13 @@ impl AuthService {
             reason,
             "refresh rejected"
         );
+        let event_type = if reason == "session_expired" {
+            AuditEventType::SessionExpired
+        } else {
+            AuditEventType::RefreshFailed
+        };
         let event = self.audit_event(EventFacts {
-            event_type: AuditEventType::RefreshFailed,
+            event_type,
             outcome: AuditOutcome::Failure,
             user_id: session.map(|session| session.user_id),
             resource: session.map(|session| format!("session:{}", session.id)),

@@ -4,9 +4,10 @@ use secrecy::SecretString;
 use somnium_domain::lockout::LockoutPolicy;
 use somnium_domain::password_policy::PasswordPolicy;
 use somnium_domain::ports::{
-    AccessTokenIssuer, AuditLog, Clock, DeviceTokens, LockoutStore, PasswordHasher, RefreshTokenMinter, SecureRandom,
-    SessionRepository, UserRepository,
+    AccessTokenIssuer, AuditLog, Clock, DeviceTokens, LockoutStore, PasswordHasher, RefreshTokenMinter, RevocationList,
+    SecureRandom, SessionRepository, UserRepository,
 };
+use somnium_domain::session::SessionPolicy;
 use somnium_domain::{DeviceToken, IssuedAccessToken, Password, PasswordHash, RefreshToken, SessionId};
 use time::Duration;
 
@@ -25,6 +26,7 @@ pub struct Ports {
     pub random: Arc<dyn SecureRandom>,
     pub lockout: Arc<dyn LockoutStore>,
     pub device_tokens: Arc<dyn DeviceTokens>,
+    pub revocations: Arc<dyn RevocationList>,
 }
 
 /// Settings of the sign-in flow.
@@ -35,6 +37,7 @@ pub struct AuthSettings {
     pub refresh_grace_period: Duration,
     pub lockout: LockoutPolicy,
     pub password_policy: Arc<PasswordPolicy>,
+    pub sessions: SessionPolicy,
 }
 
 /// The tokens returned by login and refresh.

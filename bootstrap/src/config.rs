@@ -10,6 +10,8 @@ use somnium_adapters::http::rate_limit::RateLimits;
 use somnium_domain::lockout::LockoutPolicy;
 use somnium_domain::password_policy::PolicyPreset;
 use somnium_domain::rate_limit::RateLimit;
+use somnium_domain::session::{SessionLimits, SessionPolicy, SESSION_ABSOLUTE_LIFETIME};
+use somnium_domain::Role;
 use time::Duration;
 
 /// The deployment environment. Production rejects the development conveniences.
@@ -59,6 +61,12 @@ pub struct Config {
     pub argon2: Argon2Params,
     /// `SOMNIUM_HASH_CONCURRENCY`, default the number of cores.
     pub hash_concurrency: usize,
+    /// `SOMNIUM_TLS_CERT` and `SOMNIUM_TLS_KEY`: PEM files for native TLS (1.2 and 1.3 only).
+    /// Without them Somnium serves plain HTTP, for a TLS-terminating proxy in front.
+    pub tls: Option<TlsFiles>,
+    /// `SOMNIUM_CORS_ORIGINS`: comma-separated origins (`https://ward.example.org`) allowed to
+    /// call the API from a browser, with credentials. `*` is rejected.
+    pub cors_origins: Vec<String>,
     /// `SOMNIUM_TRUSTED_PROXIES`: comma-separated CIDRs whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// `REDIS_URL`: shares lockout and rate limits between instances; unset keeps them in process.
@@ -72,6 +80,10 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// `SOMNIUM_LOCKOUT_*`: thresholds and durations of account lockout.
     pub lockout: LockoutPolicy,
+    /// `SOMNIUM_SESSION_IDLE_SECONDS` (1800), `SOMNIUM_SESSION_REMEMBER_ME_IDLE_SECONDS`
+    /// (604800) and `SOMNIUM_SESSION_ABSOLUTE_SECONDS` (2592000, at most 30 days), each also
+    /// per role with the role as a suffix, such as `SOMNIUM_SESSION_IDLE_SECONDS_ADMIN`.
+    pub sessions: SessionPolicy,
     /// `SOMNIUM_PASSWORD_POLICY` (`hospital` or `nist`).
     pub password_preset: PolicyPreset,
     /// `SOMNIUM_PASSWORD_MIN_LENGTH`, 8 to 128; default 8 (hospital) or 15 (nist).
@@ -79,6 +91,13 @@ pub struct Config {
     /// `SOMNIUM_PASSWORD_BLOCKLIST_FILE`: a file of common passwords (one per line) used instead
     /// of the shipped list of 10,000.
     pub password_blocklist_file: Option<PathBuf>,
+}
+
+/// The certificate chain and private key of native TLS, both PEM files.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A configuration error that names the variable and the fix.
@@ -189,12 +208,23 @@ impl Config {
                 parallelism: number(&get, "SOMNIUM_ARGON2_PARALLELISM", 1, 1..=16)?,
             },
             hash_concurrency: number(&get, "SOMNIUM_HASH_CONCURRENCY", default_cores, 1..=256)?,
+            tls: match (get("SOMNIUM_TLS_CERT"), get("SOMNIUM_TLS_KEY")) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: PathBuf::from(cert),
+                    key: PathBuf::from(key),
+                }),
+                (None, None) => None,
+                (Some(_), None) => return Err(invalid("SOMNIUM_TLS_KEY", "is required when SOMNIUM_TLS_CERT is set")),
+                (None, Some(_)) => return Err(invalid("SOMNIUM_TLS_CERT", "is required when SOMNIUM_TLS_KEY is set")),
+            },
+            cors_origins: cors_origins(get("SOMNIUM_CORS_ORIGINS"))?,
             trusted_proxies: trusted_proxies(get("SOMNIUM_TRUSTED_PROXIES"))?,
             redis_url: get("REDIS_URL"),
             redis_prefix: get("SOMNIUM_REDIS_PREFIX").unwrap_or_else(|| "somnium:".into()),
             redis_timeout: std::time::Duration::from_millis(number(&get, "SOMNIUM_REDIS_TIMEOUT_MS", 250, 10..=5000)?),
             rate_limits: rate_limits(&get)?,
             lockout: lockout_policy(&get)?,
+            sessions: session_policy(&get)?,
             password_preset: match get("SOMNIUM_PASSWORD_POLICY") {
                 None => PolicyPreset::Hospital,
                 Some(name) => name.parse().map_err(|_| {
@@ -215,6 +245,37 @@ impl Config {
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+fn cors_origins(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|origin| {
+            if origin == "*" {
+                return Err(invalid(
+                    "SOMNIUM_CORS_ORIGINS",
+                    "`*` cannot be combined with credentials; list each allowed origin, such as https://ward.example.org",
+                ));
+            }
+            let (scheme, host) = origin.split_once("://").unwrap_or_default();
+            let valid = matches!(scheme, "http" | "https")
+                && !host.is_empty()
+                && !host.contains('/')
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+            if !valid {
+                return Err(invalid(
+                    "SOMNIUM_CORS_ORIGINS",
+                    format!("`{origin}` is not an origin; write scheme://host[:port] without a path"),
+                ));
+            }
+            Ok(origin.to_owned())
+        })
+        .collect()
 }
 
 fn trusted_proxies(value: Option<String>) -> Result<Vec<IpNet>, ConfigError> {
@@ -273,6 +334,52 @@ fn parse_rate(text: &str) -> Option<RateLimit> {
         _ => return None,
     };
     Some(RateLimit { limit, period })
+}
+
+fn session_policy(get: &impl Fn(&str) -> Option<String>) -> Result<SessionPolicy, ConfigError> {
+    const IDLE: &str = "SOMNIUM_SESSION_IDLE_SECONDS";
+    const REMEMBER_ME_IDLE: &str = "SOMNIUM_SESSION_REMEMBER_ME_IDLE_SECONDS";
+    const ABSOLUTE: &str = "SOMNIUM_SESSION_ABSOLUTE_SECONDS";
+    let max = SESSION_ABSOLUTE_LIFETIME.whole_seconds();
+    let read = |variable: &'static str, role: Option<Role>, default: Duration| -> Result<Duration, ConfigError> {
+        let name = match role {
+            Some(role) => format!("{variable}_{}", role.as_str()),
+            None => variable.to_owned(),
+        };
+        let Some(text) = get(&name) else {
+            return Ok(default);
+        };
+        // The leaked name lives for the whole process; there are at most 18 such variables.
+        let static_name: &'static str = Box::leak(name.into_boxed_str());
+        let seconds: i64 = text
+            .parse()
+            .map_err(|_| invalid(static_name, format!("`{text}` is not a whole number of seconds")))?;
+        if !(60..=max).contains(&seconds) {
+            return Err(invalid(
+                static_name,
+                format!("{seconds} is outside the allowed range 60 to {max} seconds"),
+            ));
+        }
+        Ok(Duration::seconds(seconds))
+    };
+    let base = SessionLimits::default();
+    let default = SessionLimits {
+        idle: read(IDLE, None, base.idle)?,
+        remember_me_idle: read(REMEMBER_ME_IDLE, None, base.remember_me_idle)?,
+        absolute: read(ABSOLUTE, None, base.absolute)?,
+    };
+    let mut per_role = Vec::new();
+    for role in Role::ALL {
+        let limits = SessionLimits {
+            idle: read(IDLE, Some(role), default.idle)?,
+            remember_me_idle: read(REMEMBER_ME_IDLE, Some(role), default.remember_me_idle)?,
+            absolute: read(ABSOLUTE, Some(role), default.absolute)?,
+        };
+        if limits != default {
+            per_role.push((role, limits));
+        }
+    }
+    Ok(SessionPolicy { default, per_role })
 }
 
 fn lockout_policy(get: &impl Fn(&str) -> Option<String>) -> Result<LockoutPolicy, ConfigError> {
@@ -386,8 +493,30 @@ mod tests {
         assert_eq!(error.variable, "SOMNIUM_RATE_LIMIT_REFRESH");
         let error = Config::from_vars(&vars(&[("SOMNIUM_TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
         assert_eq!(error.variable, "SOMNIUM_TRUSTED_PROXIES");
+        let error = Config::from_vars(&vars(&[("SOMNIUM_CORS_ORIGINS", "https://a.example, *")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_CORS_ORIGINS");
+        let error = Config::from_vars(&vars(&[("SOMNIUM_CORS_ORIGINS", "https://a.example/path")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_CORS_ORIGINS");
         let error = Config::from_vars(&vars(&[("SOMNIUM_PASSWORD_POLICY", "lenient")])).unwrap_err();
         assert_eq!(error.variable, "SOMNIUM_PASSWORD_POLICY");
+    }
+
+    #[test]
+    fn session_limits_can_differ_per_role() {
+        let config = Config::from_vars(&vars(&[
+            ("SOMNIUM_SESSION_IDLE_SECONDS_ADMIN", "300"),
+            ("SOMNIUM_SESSION_REMEMBER_ME_IDLE_SECONDS", "86400"),
+        ]))
+        .unwrap();
+        assert_eq!(config.sessions.limits(Role::Admin).idle, Duration::minutes(5));
+        assert_eq!(config.sessions.limits(Role::Patient).idle, Duration::minutes(30));
+        assert_eq!(
+            config.sessions.limits(Role::Patient).remember_me_idle,
+            Duration::days(1)
+        );
+
+        let error = Config::from_vars(&vars(&[("SOMNIUM_SESSION_ABSOLUTE_SECONDS_NURSE", "9999999")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_SESSION_ABSOLUTE_SECONDS_NURSE");
     }
 
     #[test]

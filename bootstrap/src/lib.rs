@@ -11,17 +11,20 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, RustlsCertificate, RustlsConfig, TcpListener};
 use poem::Server;
 use sea_orm::DatabaseConnection;
 use somnium_adapters::crypto::{Argon2idHasher, OsRandom, Sha256RefreshTokens, SystemClock};
+use somnium_adapters::http::cookies::CsrfGuard;
 use somnium_adapters::http::rate_limit::RateLimitGuard;
+use somnium_adapters::http::transport::TransportSettings;
 use somnium_adapters::http::{self, GuardSettings, HttpState, ReadinessProbe};
 use somnium_adapters::jwt::{Es256AccessTokens, JwtSettings, SigningKey};
 use somnium_adapters::limits::{
     DegradationReporter, FallbackLockout, FallbackRateLimiter, GovernorRateLimiter, MemoryLockout, RedisHealth,
     RedisLockout, RedisRateLimiter, RedisStore,
 };
+use somnium_adapters::revocation;
 use somnium_adapters::storage::{self, DatabaseSettings, SqlAuditLog, SqlSessionRepository, SqlUserRepository};
 use somnium_application::{AuthService, AuthSettings, Ports};
 use somnium_domain::password_policy::{Blocklist, PasswordPolicy};
@@ -40,7 +43,7 @@ pub struct Overrides {
 /// A built Somnium, bound to its port and ready to serve.
 pub struct Application {
     port: u16,
-    acceptor: TcpAcceptor,
+    acceptor: BoxAcceptor,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
 }
 
@@ -53,10 +56,7 @@ impl Application {
         let connection = open_database(config).await?;
         let (state, guard) = build_state(config, connection, overrides).await?;
 
-        let acceptor = TcpListener::bind(config.listen_addr)
-            .into_acceptor()
-            .await
-            .with_context(|| format!("could not listen on {}; change SOMNIUM_LISTEN_ADDR", config.listen_addr))?;
+        let acceptor = bind(config).await?;
         let port = acceptor
             .local_addr()
             .first()
@@ -67,7 +67,7 @@ impl Application {
         Ok(Self {
             port,
             acceptor,
-            endpoint: http::app(state, guard).boxed(),
+            endpoint: http::app(state, guard).await.boxed(),
         })
     }
 
@@ -91,6 +91,33 @@ impl Application {
         tracing::info!("somnium stopped");
         Ok(())
     }
+}
+
+/// Binds the listener, with native TLS when a certificate is configured.
+async fn bind(config: &Config) -> anyhow::Result<BoxAcceptor> {
+    let listener = TcpListener::bind(config.listen_addr);
+    let bind_error = || format!("could not listen on {}; change SOMNIUM_LISTEN_ADDR", config.listen_addr);
+    let Some(tls) = &config.tls else {
+        return Ok(listener.into_acceptor().await.with_context(bind_error)?.boxed());
+    };
+
+    let cert =
+        fs::read(&tls.cert).with_context(|| format!("could not read SOMNIUM_TLS_CERT {}", tls.cert.display()))?;
+    let key = fs::read(&tls.key).with_context(|| format!("could not read SOMNIUM_TLS_KEY {}", tls.key.display()))?;
+    // rustls implements TLS 1.2 and 1.3 only, so older protocol versions are refused.
+    let certificate = RustlsCertificate::new().cert(cert).key(key);
+    let acceptor = listener
+        .rustls(RustlsConfig::new().fallback(certificate))
+        .into_acceptor()
+        .await
+        .with_context(|| {
+            format!(
+                "could not start TLS with SOMNIUM_TLS_CERT and SOMNIUM_TLS_KEY on {}",
+                config.listen_addr
+            )
+        })?;
+    tracing::info!("serving HTTPS with native TLS");
+    Ok(acceptor.boxed())
 }
 
 /// Connects to the database named by the configuration and applies pending migrations.
@@ -154,6 +181,21 @@ async fn build_state(
     let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
     let audit: Arc<dyn AuditLog> = Arc::new(SqlAuditLog::new(connection.clone()));
     let limits = build_limits(config, clock.clone(), audit.clone())?;
+    let retention = config.access_token_lifetime + config.jwt_leeway + time::Duration::seconds(60);
+    let redis_channel = match &config.redis_url {
+        Some(url) => Some((
+            redis::Client::open(url.as_str()).context("REDIS_URL is invalid")?,
+            config.redis_prefix.clone(),
+        )),
+        None => None,
+    };
+    let revocations = revocation::start(retention, clock.clone(), connection.clone(), redis_channel)
+        .await
+        .context("could not load the revoked sessions")?;
+    let csrf = CsrfGuard::new(
+        signing_key.derive_secret("somnium csrf"),
+        Arc::new(config.cors_origins.clone()),
+    );
 
     let ports = Ports {
         users: Arc::new(SqlUserRepository::new(connection.clone())),
@@ -166,16 +208,23 @@ async fn build_state(
         random: Arc::new(OsRandom),
         lockout: limits.lockout,
         device_tokens: access_tokens.clone(),
+        revocations: revocations.clone(),
     };
     let settings = AuthSettings {
         refresh_grace_period: config.refresh_grace_period,
+        sessions: config.sessions.clone(),
         lockout: config.lockout.clone(),
         password_policy: Arc::new(password_policy(config)?),
     };
     let auth = AuthService::new(ports, settings).await?;
 
     let guard = GuardSettings {
-        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        transport: TransportSettings {
+            production: config.environment == Environment::Production,
+            cors_origins: Arc::new(config.cors_origins.clone()),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            docs_csp: Arc::default(),
+        },
         rate_limits: RateLimitGuard {
             limits: config.rate_limits.clone(),
             limiter: limits.rate_limiter,
@@ -189,6 +238,8 @@ async fn build_state(
         access_tokens,
         clock,
         readiness: Arc::new(DatabaseProbe(connection)),
+        revocations,
+        csrf,
     };
     Ok((state, guard))
 }

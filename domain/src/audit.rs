@@ -33,10 +33,17 @@ pub enum AuditEventType {
     AccountUnlocked,
     /// Lockout or rate-limit state fell back to this instance because Redis is unreachable.
     SecurityDegraded,
+    /// A session ended by the idle or absolute limit.
+    SessionExpired,
+    /// One session ended by its user, or all of them.
+    SessionEnded,
+    PasswordChanged,
+    /// A cookie-authenticated request without a valid CSRF token or from a foreign origin.
+    CsrfRejected,
 }
 
 impl AuditEventType {
-    pub const ALL: [AuditEventType; 11] = [
+    pub const ALL: [AuditEventType; 15] = [
         AuditEventType::UserRegistered,
         AuditEventType::LoginSucceeded,
         AuditEventType::LoginFailed,
@@ -48,6 +55,10 @@ impl AuditEventType {
         AuditEventType::AccountLocked,
         AuditEventType::AccountUnlocked,
         AuditEventType::SecurityDegraded,
+        AuditEventType::SessionExpired,
+        AuditEventType::SessionEnded,
+        AuditEventType::PasswordChanged,
+        AuditEventType::CsrfRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +74,10 @@ impl AuditEventType {
             AuditEventType::AccountLocked => "account_locked",
             AuditEventType::AccountUnlocked => "account_unlocked",
             AuditEventType::SecurityDegraded => "security_degraded",
+            AuditEventType::SessionExpired => "session_expired",
+            AuditEventType::SessionEnded => "session_ended",
+            AuditEventType::PasswordChanged => "password_changed",
+            AuditEventType::CsrfRejected => "csrf_rejected",
         }
     }
 

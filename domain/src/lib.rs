@@ -23,6 +23,8 @@ pub use password_policy::{
     Blocklist, PasswordContext, PasswordPolicy, PolicyConfigError, PolicyPreset, PolicyRules, PolicyViolation,
     UnknownPolicyPreset, ViolationCode,
 };
-pub use session::{NewRefreshToken, NewSession, RefreshTokenRecord, Session, SuccessorSeed};
+pub use session::{
+    NewRefreshToken, NewSession, RefreshTokenRecord, Session, SessionLimits, SessionPolicy, SuccessorSeed,
+};
 pub use token::{AccessTokenClaims, DeviceToken, IssuedAccessToken, RefreshToken};
 pub use user::{Email, EmailError, FullName, FullNameError, NewUser, Role, User, UserStatus};

@@ -54,13 +54,20 @@ pub trait UserRepository: Send + Sync {
     /// [`RepositoryError`] when the store fails; an unknown email is `Ok(None)`.
     async fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, RepositoryError>;
 
+    /// Finds the password hash of an account by id.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails; an unknown id is `Ok(None)`.
+    async fn find_credentials_by_id(&self, id: UserId) -> Result<Option<PasswordHash>, RepositoryError>;
+
     /// Finds an account by id.
     ///
     /// # Errors
     /// [`RepositoryError`] when the store fails; an unknown id is `Ok(None)`.
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError>;
 
-    /// Replaces an account's password hash.
+    /// Replaces an account's password hash with the same password hashed anew (a rehash); the
+    /// password history is not touched.
     ///
     /// # Errors
     /// [`RepositoryError`] when the store fails.
@@ -70,6 +77,26 @@ pub trait UserRepository: Send + Sync {
         hash: &PasswordHash,
         at: OffsetDateTime,
     ) -> Result<(), RepositoryError>;
+
+    /// Sets a new password, adds it to the password history and records `event`, in one
+    /// transaction.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn change_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<(), RepositoryError>;
+
+    /// Returns the hashes of the account's most recent passwords, newest first, the current one
+    /// included.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn recent_password_hashes(&self, id: UserId, limit: usize) -> Result<Vec<PasswordHash>, RepositoryError>;
 }
 
 /// A rotation: the spent token, when it was spent, the seed its successor is derived from, and
@@ -129,6 +156,43 @@ pub trait SessionRepository: Send + Sync {
         at: OffsetDateTime,
         event: &AuditEvent,
     ) -> Result<bool, RepositoryError>;
+
+    /// Finds a session by id, revoked or not.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn find(&self, session_id: SessionId) -> Result<Option<Session>, RepositoryError>;
+
+    /// Lists a user's sessions that are neither revoked nor past their absolute end at `now`,
+    /// most recently used first.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn list_active(&self, user_id: UserId, now: OffsetDateTime) -> Result<Vec<Session>, RepositoryError>;
+
+    /// Revokes every unrevoked session of a user except `keep`, recording `event` in the same
+    /// transaction, and returns the ids it revoked.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn revoke_all(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        at: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<Vec<SessionId>, RepositoryError>;
+}
+
+/// The sessions whose access tokens must be rejected before they expire. Each instance keeps the
+/// list in memory, so checking a token costs no I/O; the adapter keeps instances in sync.
+pub trait RevocationList: Send + Sync {
+    /// Records that a session was revoked, on this instance at once and on the others within a
+    /// second.
+    fn revoke(&self, session_id: SessionId, at: OffsetDateTime);
+
+    /// Tells whether a session has been revoked.
+    fn is_revoked(&self, session_id: SessionId) -> bool;
 }
 
 /// The audit trail, for events that accompany no other change (a failed login, for example).
@@ -187,6 +251,8 @@ pub enum AccessTokenError {
     Claim(&'static str),
     #[error("token has expired")]
     Expired,
+    #[error("token's session has been revoked")]
+    Revoked,
     #[error("token could not be signed")]
     Signing(String),
 }

@@ -29,11 +29,23 @@ pub struct Session {
     /// The session ends here whatever its refresh tokens say.
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// When a refresh token of the session was last used (the login counts as a use).
+    pub last_used_at: OffsetDateTime,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
 }
 
 impl Session {
+    /// Tells whether the session went unused for longer than its idle limit (automatic logoff).
+    pub fn is_idle_expired(&self, now: OffsetDateTime, limits: &SessionLimits) -> bool {
+        let idle = if self.remember_me {
+            limits.remember_me_idle
+        } else {
+            limits.idle
+        };
+        now - self.last_used_at > idle
+    }
+
     pub fn is_active(&self, now: OffsetDateTime) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
     }
@@ -46,6 +58,44 @@ impl Session {
             REFRESH_LIFETIME
         };
         (now + lifetime).min(self.expires_at)
+    }
+}
+
+/// Idle and absolute limits of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// A session whose refresh token goes unused this long ends.
+    pub idle: Duration,
+    /// The idle limit of a session started with "remember me".
+    pub remember_me_idle: Duration,
+    /// A session ends this long after it started, whatever else happens; at most 30 days.
+    pub absolute: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            idle: Duration::minutes(30),
+            remember_me_idle: Duration::days(7),
+            absolute: SESSION_ABSOLUTE_LIFETIME,
+        }
+    }
+}
+
+/// Session limits per role, so a shared ward workstation signed in as ADMIN can log off sooner
+/// than a patient's phone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionPolicy {
+    pub default: SessionLimits,
+    pub per_role: Vec<(crate::user::Role, SessionLimits)>,
+}
+
+impl SessionPolicy {
+    pub fn limits(&self, role: crate::user::Role) -> SessionLimits {
+        self.per_role
+            .iter()
+            .find(|(candidate, _)| *candidate == role)
+            .map_or(self.default, |(_, limits)| *limits)
     }
 }
 
@@ -102,6 +152,7 @@ mod tests {
             remember_me,
             expires_at: started + SESSION_ABSOLUTE_LIFETIME,
             revoked_at: None,
+            last_used_at: started,
             client_ip: None,
             user_agent: None,
         }
@@ -112,6 +163,16 @@ mod tests {
         let start = OffsetDateTime::UNIX_EPOCH;
         assert_eq!(session(false, start).refresh_expiry(start), start + Duration::days(7));
         assert_eq!(session(true, start).refresh_expiry(start), start + Duration::days(30));
+    }
+
+    #[test]
+    fn idle_limit_depends_on_remember_me() {
+        let start = OffsetDateTime::UNIX_EPOCH;
+        let limits = SessionLimits::default();
+        let later = start + Duration::minutes(31);
+        assert!(session(false, start).is_idle_expired(later, &limits));
+        assert!(!session(true, start).is_idle_expired(later, &limits));
+        assert!(session(true, start).is_idle_expired(start + Duration::days(7) + Duration::seconds(1), &limits));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod access_tokens;
 mod audit;
+mod browser_sessions;
 mod errors;
 mod lockout;
 mod login;
@@ -11,4 +12,6 @@ mod rate_limits;
 mod redis_sharing;
 mod refresh;
 mod registration;
+mod sessions;
 mod spec;
+mod transport;

@@ -3,14 +3,24 @@
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use somnium_application::{LoginError, LogoutError, RefreshError, RegisterError, UnexpectedError};
+use secrecy::ExposeSecret;
+use somnium_application::{LoginError, LogoutError, RefreshError, RegisterError, TokenPair, UnexpectedError};
+use somnium_domain::RefreshToken;
 
 use super::context::request_context;
+use super::cookies::{
+    clear_session_cookies, cookie, set_cookie, ACCESS_COOKIE, CSRF_COOKIE, DEVICE_COOKIE, REFRESH_COOKIE,
+    REFRESH_COOKIE_PATHS,
+};
 use super::problem::{Problem, ProblemKind};
-use super::security::BearerAuth;
+use super::security::Caller;
 use super::state::HttpState;
-use super::wire::{policy_problems, LoginBody, PasswordPolicyBody, RefreshBody, RegisterBody, TokenBody, UserBody};
+use super::wire::{
+    policy_problems, CookieSessionBody, LoginBody, PasswordPolicyBody, RefreshBody, RegisterBody, TokenDelivery,
+    TokenResponseBody, UserBody,
+};
 use super::ApiTags;
+use crate::jwt::DEVICE_TOKEN_LIFETIME;
 
 pub struct AuthApi;
 
@@ -44,9 +54,9 @@ pub enum RegisterResponse {
 
 #[derive(ApiResponse)]
 pub enum TokenResponse {
-    /// A new token pair.
+    /// A new token pair: in the body (bearer mode) or as cookies (cookie mode).
     #[oai(status = 200)]
-    Ok(Json<TokenBody>),
+    Ok(Json<TokenResponseBody>),
     /// The body is not valid JSON.
     #[oai(status = 400, content_type = "application/problem+json")]
     Malformed(Json<Problem>),
@@ -54,6 +64,10 @@ pub enum TokenResponse {
     /// response, so it reveals nothing about which accounts exist.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
+    /// Cookie mode only: the `X-CSRF-Token` header is missing or wrong, or the `Origin` is
+    /// not allowed.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
     /// The body is larger than 64 KiB.
     #[oai(status = 413, content_type = "application/problem+json")]
     TooLarge(Json<Problem>),
@@ -73,12 +87,17 @@ pub enum TokenResponse {
 
 #[derive(ApiResponse)]
 pub enum LogoutResponse {
-    /// The session is revoked; its refresh tokens no longer work.
+    /// The session is revoked and its refresh tokens no longer work. In cookie mode the cookies
+    /// are cleared, with `Clear-Site-Data`.
     #[oai(status = 204)]
-    LoggedOut,
+    LoggedOut(#[oai(header = "Clear-Site-Data")] Option<String>),
     /// The access token is missing, invalid or expired.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// Cookie mode only: the `X-CSRF-Token` header is missing or wrong, or the `Origin` is
+    /// not allowed.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
     /// The client exceeded the rate limit of this route; see `Retry-After`.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>),
@@ -117,18 +136,25 @@ impl AuthApi {
     /// Sign in with email and password
     ///
     /// Returns an access token (15 minutes) and a refresh token (7 days, or 30 with
-    /// `remember_me`). Every failure is the same 401, whether the email is unknown, the
-    /// password wrong or the account disabled. Anyone may call it.
+    /// `remember_me`), plus a `device_token` to send with later logins from this client. With
+    /// `token_delivery: "cookie"` the tokens are set as HttpOnly cookies instead and the body
+    /// carries only their expiries and the CSRF token. Every failure is the same 401, whether
+    /// the email is unknown, the password wrong, the account locked or disabled. Anyone may
+    /// call it; 5 requests per minute per client IP.
     #[oai(path = "/login", method = "post", operation_id = "login")]
     async fn login(&self, request: &Request, body: Json<LoginBody>) -> TokenResponse {
         let state = state(request);
-        let login = match body.0.try_into_domain() {
+        let delivery = body.0.token_delivery;
+        let mut login = match body.0.try_into_domain() {
             Ok(login) => login,
             Err(errors) => return TokenResponse::Invalid(Json(Problem::validation(errors))),
         };
+        if login.device_token.is_none() {
+            login.device_token = cookie(request, DEVICE_COOKIE);
+        }
 
         match state.auth.login(login, &request_context(request)).await {
-            Ok(pair) => TokenResponse::Ok(Json(pair.into())),
+            Ok(pair) => TokenResponse::Ok(Json(deliver(state, pair, delivery))),
             Err(LoginError::InvalidCredentials) => TokenResponse::Unauthorized(Json(Problem::new(
                 ProblemKind::InvalidCredentials,
                 "the email or password is incorrect",
@@ -141,17 +167,55 @@ impl AuthApi {
     ///
     /// Spends the refresh token and returns a new pair. Presenting the same token again within
     /// the grace period (5 seconds by default) returns the same new refresh token, so
-    /// concurrent tabs and retries stay signed in; presenting it after that revokes the whole
-    /// session. Anyone holding a refresh token may call it.
+    /// concurrent tabs and retries stay signed in. Presenting it after that revokes the whole
+    /// session. In cookie mode the token comes from the `__Secure-somnium_refresh` cookie and
+    /// `X-CSRF-Token` is required. A session idle past its limit (30 minutes, or 7 days with
+    /// `remember_me`, by default) ends here with a 401. Anyone holding a refresh token may
+    /// call it; 10 requests per minute per client IP.
     #[oai(path = "/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(&self, request: &Request, body: Json<RefreshBody>) -> TokenResponse {
         let state = state(request);
-        match state
-            .auth
-            .refresh(body.0.into_domain(), &request_context(request))
-            .await
-        {
-            Ok(pair) => TokenResponse::Ok(Json(pair.into())),
+        let context = request_context(request);
+        let (token, from_cookie) = match body.0.refresh_token {
+            Some(token) => (token, false),
+            None => match cookie(request, REFRESH_COOKIE) {
+                Some(token) => (token, true),
+                None => {
+                    return TokenResponse::Invalid(Json(Problem::new(
+                        ProblemKind::ValidationFailed,
+                        "send refresh_token in the body, or the __Secure-somnium_refresh cookie in cookie mode",
+                    )))
+                }
+            },
+        };
+        let token = RefreshToken::new(token);
+
+        if from_cookie {
+            match state.auth.refresh_token_owner(&token).await {
+                Ok(Some((session_id, user_id))) => {
+                    if let Err(error) = state.csrf.check(request, session_id) {
+                        state
+                            .auth
+                            .record_csrf_rejection(Some(user_id), Some(session_id), error.reason(), &context)
+                            .await;
+                        return TokenResponse::Forbidden(Json(Problem::new(
+                            ProblemKind::Forbidden,
+                            format!("cross-site request refused: {error}"),
+                        )));
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => return TokenResponse::Internal(internal(&error)),
+            }
+        }
+
+        let delivery = if from_cookie {
+            TokenDelivery::Cookie
+        } else {
+            body.0.token_delivery
+        };
+        match state.auth.refresh(token, &context).await {
+            Ok(pair) => TokenResponse::Ok(Json(deliver(state, pair, delivery))),
             Err(RefreshError::InvalidToken) => TokenResponse::Unauthorized(Json(Problem::new(
                 ProblemKind::InvalidToken,
                 "the refresh token is invalid, expired or revoked; sign in again",
@@ -175,16 +239,65 @@ impl AuthApi {
 
     /// Sign out
     ///
-    /// Revokes the session of the access token; its refresh tokens stop working. Requires a
-    /// valid access token of any role.
+    /// Revokes the session of the access token: its refresh tokens stop working, and its
+    /// access tokens are rejected within a second on every instance. In cookie mode the
+    /// cookies are cleared. Requires a valid access token of any role, as a bearer token or a
+    /// cookie (then with `X-CSRF-Token`).
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
-    async fn logout(&self, request: &Request, auth: BearerAuth) -> LogoutResponse {
+    async fn logout(&self, request: &Request, auth: Caller) -> LogoutResponse {
         let state = state(request);
-        match state.auth.logout(&auth.0, &request_context(request)).await {
-            Ok(()) => LogoutResponse::LoggedOut,
+        match state.auth.logout(auth.claims(), &request_context(request)).await {
+            Ok(()) if auth.is_cookie() || cookie(request, REFRESH_COOKIE).is_some() => {
+                clear_session_cookies();
+                LogoutResponse::LoggedOut(Some(r#""cookies", "storage""#.to_owned()))
+            }
+            Ok(()) => LogoutResponse::LoggedOut(None),
             Err(LogoutError::Unexpected(error)) => LogoutResponse::Internal(internal(&error)),
         }
     }
+}
+
+/// Hands a token pair to the client: in the body, or as cookies with only the expiries and the
+/// CSRF token in the body.
+fn deliver(state: &HttpState, pair: TokenPair, delivery: TokenDelivery) -> TokenResponseBody {
+    if delivery == TokenDelivery::Bearer {
+        return TokenResponseBody::Bearer(pair.into());
+    }
+
+    let csrf_token = state.csrf.token(pair.session_id);
+    let access_seconds = pair.access_token.expires_in_seconds;
+    let refresh_seconds = pair.refresh_expires_in_seconds;
+    set_cookie(
+        ACCESS_COOKIE,
+        pair.access_token.token.expose_secret(),
+        "/",
+        access_seconds,
+        true,
+    );
+    for path in REFRESH_COOKIE_PATHS {
+        set_cookie(
+            REFRESH_COOKIE,
+            pair.refresh_token.expose_secret(),
+            path,
+            refresh_seconds,
+            true,
+        );
+    }
+    set_cookie(CSRF_COOKIE, &csrf_token, "/", refresh_seconds, false);
+    if let Some(device_token) = &pair.device_token {
+        set_cookie(
+            DEVICE_COOKIE,
+            device_token.expose_secret(),
+            "/",
+            DEVICE_TOKEN_LIFETIME.whole_seconds(),
+            true,
+        );
+    }
+    TokenResponseBody::Cookie(CookieSessionBody {
+        expires_in: access_seconds,
+        refresh_expires_in: refresh_seconds,
+        csrf_token,
+    })
 }
 
 #[derive(ApiResponse)]

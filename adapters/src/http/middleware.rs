@@ -4,8 +4,6 @@ use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use ipnet::IpNet;
-
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
 use poem::http::{header, HeaderValue, Method, StatusCode};
@@ -16,9 +14,11 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 
 use super::client_ip::{resolve_client_ip, ClientIp};
+use super::cookies::CsrfError;
 use super::problem::{Problem, ProblemKind, RequestInfo, CURRENT_REQUEST};
 use super::rate_limit::{add_headers as add_rate_limit_headers, too_many_requests, RateLimitGuard};
-use super::security::InvalidAccessToken;
+use super::security::{enforce_csrf, InvalidAccessToken};
+use super::transport::TransportSettings;
 
 /// Largest request body accepted, checked before any parsing or hashing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -32,8 +32,9 @@ pub struct RequestId(pub String);
 /// What every request passes before its handler.
 #[derive(Clone)]
 pub struct GuardSettings {
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Arc<Vec<IpNet>>,
+    /// Security headers, CORS, HTTPS enforcement, and the proxies whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed.
+    pub transport: TransportSettings,
     pub rate_limits: RateLimitGuard,
 }
 
@@ -63,25 +64,46 @@ impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
     async fn call(&self, mut request: Request) -> poem::Result<Self::Output> {
         let request_id = accepted_request_id(&request).unwrap_or_else(new_request_id);
         request.extensions_mut().insert(RequestId(request_id.clone()));
-        let client_ip = resolve_client_ip(&request, &self.settings.trusted_proxies);
+        let client_ip = resolve_client_ip(&request, &self.settings.transport.trusted_proxies);
         request.extensions_mut().insert(ClientIp(client_ip));
+        let set_cookies = Arc::new(std::sync::Mutex::new(Vec::new()));
         let info = RequestInfo {
             request_id: request_id.clone(),
             path: request.uri().path().to_owned(),
+            set_cookies: set_cookies.clone(),
         };
         let method = request.method().clone();
         let path = info.path.clone();
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let transport = &self.settings.transport;
 
         let response = CURRENT_REQUEST
             .scope(info, async {
                 // A panic anywhere below, in a handler or in a guard, becomes a 500 problem and
                 // the connection keeps serving.
+                if let Some(response) = transport.reject_plain_http(&request) {
+                    return response;
+                }
+                if let Some(response) = transport.preflight(&request) {
+                    return response;
+                }
                 let guarded = AssertUnwindSafe(self.guarded(request)).catch_unwind().await;
                 guarded.unwrap_or_else(|panic| PanicToProblem.get_response(panic))
             })
             .await;
 
         let mut response = response;
+        let queued = std::mem::take(&mut *set_cookies.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        for cookie in queued {
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+        transport.decorate(origin.as_deref(), &path, &mut response);
         if path.starts_with("/api/") {
             // API responses carry tokens or personal data; no cache may keep them.
             response
@@ -103,7 +125,10 @@ impl<E: Endpoint> RequestGuardEndpoint<E> {
         let decision = self.settings.rate_limits.check(&request).await;
         let mut response = match decision {
             Some(decision) if !decision.allowed => too_many_requests(&decision).into_response(),
-            _ => self.serve(request).await,
+            _ => match enforce_csrf(&request).await {
+                Some(error) => problem_for(&error.into()).into_response(),
+                None => self.serve(request).await,
+            },
         };
         if let Some(decision) = decision {
             add_rate_limit_headers(&mut response, &decision);
@@ -227,6 +252,9 @@ fn is_json_content_type(request: &Request) -> bool {
 
 /// Maps an error raised by routing, extraction or authentication to its problem.
 fn problem_for(error: &poem::Error) -> ProblemResponse {
+    if let Some(csrf) = error.downcast_ref::<CsrfError>() {
+        return Problem::new(ProblemKind::Forbidden, format!("cross-site request refused: {csrf}")).into();
+    }
     if let Some(invalid) = error.downcast_ref::<InvalidAccessToken>() {
         tracing::info!(reason = %invalid.0, "access token rejected");
         return ProblemResponse::unauthorized(

@@ -14,6 +14,9 @@ tokio::task_local! {
 pub(crate) struct RequestInfo {
     pub request_id: String,
     pub path: String,
+    /// `Set-Cookie` values a handler queued; the guard adds them to the response, which lets one
+    /// response set a cookie name on more than one path.
+    pub set_cookies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A problem detail (RFC 9457).
@@ -58,6 +61,7 @@ pub enum ProblemKind {
     MalformedRequest,
     InvalidCredentials,
     InvalidToken,
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     EmailTaken,
@@ -74,6 +78,7 @@ impl ProblemKind {
         match self {
             ProblemKind::MalformedRequest => 400,
             ProblemKind::InvalidCredentials | ProblemKind::InvalidToken => 401,
+            ProblemKind::Forbidden => 403,
             ProblemKind::NotFound => 404,
             ProblemKind::MethodNotAllowed => 405,
             ProblemKind::EmailTaken => 409,
@@ -91,6 +96,7 @@ impl ProblemKind {
             ProblemKind::MalformedRequest => "malformed-request",
             ProblemKind::InvalidCredentials => "invalid-credentials",
             ProblemKind::InvalidToken => "invalid-token",
+            ProblemKind::Forbidden => "forbidden",
             ProblemKind::NotFound => "not-found",
             ProblemKind::MethodNotAllowed => "method-not-allowed",
             ProblemKind::EmailTaken => "email-taken",
@@ -108,6 +114,7 @@ impl ProblemKind {
             ProblemKind::MalformedRequest => "Malformed request",
             ProblemKind::InvalidCredentials => "Invalid email or password",
             ProblemKind::InvalidToken => "Invalid or missing token",
+            ProblemKind::Forbidden => "Forbidden",
             ProblemKind::NotFound => "Not found",
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::EmailTaken => "Email already registered",

@@ -3,7 +3,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 use somnium_application::AuthService;
-use somnium_domain::ports::{AccessTokenVerifier, Clock};
+
+use super::cookies::CsrfGuard;
+use somnium_domain::ports::{AccessTokenVerifier, Clock, RevocationList};
 
 /// Whether the service's dependencies answer, for `/health/ready`.
 #[async_trait]
@@ -19,4 +21,6 @@ pub struct HttpState {
     pub clock: Arc<dyn Clock>,
     pub jwks: Arc<Value>,
     pub readiness: Arc<dyn ReadinessProbe>,
+    pub revocations: Arc<dyn RevocationList>,
+    pub csrf: CsrfGuard,
 }

@@ -7,7 +7,7 @@ use somnium_application::CurrentUserError;
 
 use super::auth_api::{internal, state};
 use super::problem::{Problem, ProblemKind};
-use super::security::BearerAuth;
+use super::security::Caller;
 use super::wire::UserBody;
 use super::ApiTags;
 
@@ -36,8 +36,8 @@ impl UsersApi {
     /// Returns the account of the access token's subject. Requires a valid access token of
     /// any role.
     #[oai(path = "/me", method = "get", operation_id = "getCurrentUser")]
-    async fn me(&self, request: &Request, auth: BearerAuth) -> MeResponse {
-        match state(request).auth.current_user(&auth.0).await {
+    async fn me(&self, request: &Request, auth: Caller) -> MeResponse {
+        match state(request).auth.current_user(auth.claims()).await {
             Ok(user) => MeResponse::Ok(Json(user.into())),
             Err(CurrentUserError::AccountUnavailable) => MeResponse::Unauthorized(
                 Json(Problem::new(

@@ -1,11 +1,11 @@
 //! Request and response bodies, and their conversion to and from domain values at the edge.
 
 use poem_openapi::types::Example;
-use poem_openapi::{Enum, Object};
+use poem_openapi::{Enum, Object, Union};
 use secrecy::SecretString;
-use somnium_application::{LoginRequest, RegisterRequest, TokenPair};
+use somnium_application::{LoginRequest, RegisterRequest, SessionView, TokenPair};
 use somnium_domain::password_policy::{PolicyRules, PolicyViolation};
-use somnium_domain::{Email, EmailError, FullName, FullNameError, Password, PasswordError, RefreshToken, Role, User};
+use somnium_domain::{Email, EmailError, FullName, FullNameError, Password, PasswordError, Role, User};
 use time::format_description::well_known::Rfc3339;
 
 use super::problem::FieldProblem;
@@ -93,6 +93,21 @@ pub struct LoginBody {
     /// clients does not block it.
     #[oai(write_only)]
     pub device_token: Option<String>,
+    /// `bearer` (the default) returns the tokens in the body; `cookie` sets them as HttpOnly
+    /// cookies for a browser and never puts them in the body.
+    #[oai(default)]
+    pub token_delivery: TokenDelivery,
+}
+
+/// How tokens are handed to the client.
+#[derive(Enum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum TokenDelivery {
+    /// In the response body, for SDK and server clients.
+    #[default]
+    Bearer,
+    /// In HttpOnly cookies, for browsers.
+    Cookie,
 }
 
 impl Example for LoginBody {
@@ -102,6 +117,7 @@ impl Example for LoginBody {
             password: "correct horse battery staple".into(),
             remember_me: false,
             device_token: None,
+            token_delivery: TokenDelivery::Bearer,
         }
     }
 }
@@ -122,20 +138,90 @@ impl LoginBody {
 #[derive(Object)]
 #[oai(rename = "RefreshRequest", deny_unknown_fields)]
 pub struct RefreshBody {
-    /// The refresh token from the last login or refresh.
+    /// The refresh token from the last login or refresh. Omit it in cookie mode: the
+    /// `__Secure-somnium_refresh` cookie is used, and `X-CSRF-Token` is then required.
     #[oai(write_only)]
-    pub refresh_token: String,
+    pub refresh_token: Option<String>,
+    /// How to return the new tokens; cookie mode is implied when the token came from the cookie.
+    #[oai(default)]
+    pub token_delivery: TokenDelivery,
 }
 
-impl RefreshBody {
-    pub fn into_domain(self) -> RefreshToken {
-        RefreshToken::new(self.refresh_token)
+/// A token pair, in the body or in cookies.
+#[derive(Union)]
+#[oai(rename = "TokenResponse", discriminator_name = "token_delivery")]
+pub enum TokenResponseBody {
+    #[oai(mapping = "bearer")]
+    Bearer(TokenBody),
+    #[oai(mapping = "cookie")]
+    Cookie(CookieSessionBody),
+}
+
+/// A browser session whose tokens were set as HttpOnly cookies.
+#[derive(Object)]
+#[oai(rename = "CookieSession")]
+pub struct CookieSessionBody {
+    /// Seconds until the access-token cookie expires.
+    pub expires_in: i64,
+    /// Seconds until the refresh-token cookie expires.
+    pub refresh_expires_in: i64,
+    /// Send this value as `X-CSRF-Token` on every request that changes state; it is also in
+    /// the readable `__Host-somnium_csrf` cookie.
+    pub csrf_token: String,
+}
+
+/// One of the caller's active sessions.
+#[derive(Object)]
+#[oai(rename = "Session")]
+pub struct SessionBody {
+    pub id: uuid::Uuid,
+    /// RFC 3339 time of the sign-in.
+    pub started_at: String,
+    /// RFC 3339 time the session's refresh token was last used (or the sign-in).
+    pub last_used_at: String,
+    /// RFC 3339 time after which the session ends whatever happens.
+    pub expires_at: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session of this request.
+    pub current: bool,
+}
+
+impl From<SessionView> for SessionBody {
+    fn from(view: SessionView) -> Self {
+        let session = view.session;
+        Self {
+            id: session.id.as_uuid(),
+            started_at: rfc3339(session.created_at),
+            last_used_at: rfc3339(session.last_used_at),
+            expires_at: rfc3339(session.expires_at),
+            ip_address: session.client_ip,
+            user_agent: session.user_agent,
+            current: view.current,
+        }
     }
 }
 
-/// A token pair (RFC 6749 section 5.1).
+/// A password change.
 #[derive(Object)]
-#[oai(rename = "TokenResponse")]
+#[oai(rename = "ChangePasswordRequest", deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    #[oai(write_only)]
+    pub current_password: String,
+    /// Must meet the password policy and differ from the last five passwords.
+    #[oai(write_only)]
+    pub new_password: String,
+}
+
+fn rfc3339(time: time::OffsetDateTime) -> String {
+    // RFC 3339 formatting fails only for years outside 0000 to 9999, which no stored time
+    // reaches.
+    time.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A token pair in the body (RFC 6749 section 5.1).
+#[derive(Object)]
+#[oai(rename = "BearerTokens")]
 pub struct TokenBody {
     /// ES256-signed JWT for the `Authorization: Bearer` header.
     pub access_token: String,

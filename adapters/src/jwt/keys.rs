@@ -85,6 +85,18 @@ impl SigningKey {
         &self.kid
     }
 
+    /// Derives a 32-byte secret for another purpose (such as CSRF tokens) from the private key,
+    /// so every instance that shares the signing key shares the secret without another key to
+    /// distribute. Distinct labels give unrelated secrets.
+    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key_pair.to_der_private_key()).expect("HMAC takes keys of any length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     pub(crate) fn key_pair(&self) -> &EcKeyPair {
         &self.key_pair
     }

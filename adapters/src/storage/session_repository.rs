@@ -41,6 +41,7 @@ impl SessionRepository for SqlSessionRepository {
             expires_at: session.expires_at,
             remember_me: session.remember_me,
             revoked_at: session.revoked_at,
+            last_used_at: Some(session.last_used_at),
             client_ip: session.client_ip.clone(),
             user_agent: session.user_agent.clone(),
         };
@@ -95,6 +96,12 @@ impl SessionRepository for SqlSessionRepository {
         }
 
         insert_token(&transaction, &rotation.successor).await?;
+        session::Entity::update_many()
+            .col_expr(session::Column::LastUsedAt, Expr::value(rotation.rotated_at))
+            .filter(session::Column::Id.eq(rotation.successor.session_id.as_uuid()))
+            .exec(&transaction)
+            .await
+            .map_err(repository_error)?;
         insert_event(&transaction, event).await?;
         transaction.commit().await.map_err(repository_error)?;
         Ok(RotationOutcome::Rotated)
@@ -117,6 +124,80 @@ impl SessionRepository for SqlSessionRepository {
         insert_event(&transaction, event).await?;
         transaction.commit().await.map_err(repository_error)?;
         Ok(revoked.rows_affected > 0)
+    }
+
+    async fn find(&self, session_id: SessionId) -> Result<Option<Session>, RepositoryError> {
+        let found = session::Entity::find_by_id(session_id.as_uuid())
+            .one(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        Ok(found.map(to_session))
+    }
+
+    async fn list_active(&self, user_id: UserId, now: OffsetDateTime) -> Result<Vec<Session>, RepositoryError> {
+        let found = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null())
+            .all(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        let mut sessions: Vec<Session> = found
+            .into_iter()
+            .map(to_session)
+            .filter(|session| session.expires_at > now)
+            .collect();
+        sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at));
+        Ok(sessions)
+    }
+
+    async fn revoke_all(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        at: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<Vec<SessionId>, RepositoryError> {
+        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        let mut query = session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            query = query.filter(session::Column::Id.ne(keep.as_uuid()));
+        }
+        let targets: Vec<uuid::Uuid> = query
+            .all(&transaction)
+            .await
+            .map_err(repository_error)?
+            .into_iter()
+            .map(|session| session.id)
+            .collect();
+        if !targets.is_empty() {
+            session::Entity::update_many()
+                .col_expr(session::Column::RevokedAt, Expr::value(at))
+                .filter(session::Column::Id.is_in(targets.clone()))
+                .filter(session::Column::RevokedAt.is_null())
+                .exec(&transaction)
+                .await
+                .map_err(repository_error)?;
+        }
+        insert_event(&transaction, event).await?;
+        transaction.commit().await.map_err(repository_error)?;
+        Ok(targets.into_iter().map(SessionId::from_uuid).collect())
+    }
+}
+
+fn to_session(session: session::Model) -> Session {
+    Session {
+        id: SessionId::from_uuid(session.id),
+        user_id: UserId::from_uuid(session.user_id),
+        created_at: session.created_at,
+        auth_time: session.auth_time,
+        remember_me: session.remember_me,
+        expires_at: session.expires_at,
+        revoked_at: session.revoked_at,
+        last_used_at: session.last_used_at.unwrap_or(session.created_at),
+        client_ip: session.client_ip,
+        user_agent: session.user_agent,
     }
 }
 
@@ -165,17 +246,7 @@ fn to_record(token: refresh_token::Model, session: session::Model) -> Result<Ref
 
     Ok(RefreshTokenRecord {
         id: RefreshTokenId::from_uuid(token.id),
-        session: Session {
-            id: SessionId::from_uuid(session.id),
-            user_id: UserId::from_uuid(session.user_id),
-            created_at: session.created_at,
-            auth_time: session.auth_time,
-            remember_me: session.remember_me,
-            expires_at: session.expires_at,
-            revoked_at: session.revoked_at,
-            client_ip: session.client_ip,
-            user_agent: session.user_agent,
-        },
+        session: to_session(session),
         created_at: token.created_at,
         expires_at: token.expires_at,
         rotated_at: token.rotated_at,

@@ -1,12 +1,15 @@
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
 use somnium_domain::ports::{InsertUserError, RepositoryError, UserRepository};
 use somnium_domain::{Email, FullName, NewUser, PasswordHash, Role, User, UserId, UserStatus};
 use time::OffsetDateTime;
 
 use super::audit_log::insert_event;
-use super::entities::user;
+use super::entities::{password_history, user};
 use super::errors::{corrupt_row, is_unique_violation, repository_error};
 use somnium_domain::AuditEvent;
 
@@ -49,6 +52,7 @@ impl UserRepository for SqlUserRepository {
             Err(error) if is_unique_violation(&error) => return Err(InsertUserError::EmailTaken),
             Err(error) => return Err(repository_error(error).into()),
         }
+        insert_history(&transaction, user.id, &new_user.password_hash, user.created_at).await?;
         insert_event(&transaction, event).await?;
         transaction.commit().await.map_err(repository_error)?;
         Ok(())
@@ -66,6 +70,14 @@ impl UserRepository for SqlUserRepository {
                 to_domain(model).map(|user| (user, hash))
             })
             .transpose()
+    }
+
+    async fn find_credentials_by_id(&self, id: UserId) -> Result<Option<PasswordHash>, RepositoryError> {
+        let found = user::Entity::find_by_id(id.as_uuid())
+            .one(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        Ok(found.map(|model| PasswordHash::new(model.password_hash)))
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
@@ -91,6 +103,61 @@ impl UserRepository for SqlUserRepository {
             .map_err(repository_error)?;
         Ok(())
     }
+
+    async fn change_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<(), RepositoryError> {
+        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash.expose_secret()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(at))
+            .filter(user::Column::Id.eq(id.as_uuid()))
+            .exec(&transaction)
+            .await
+            .map_err(repository_error)?;
+        insert_history(&transaction, id, hash, at).await?;
+        insert_event(&transaction, event).await?;
+        transaction.commit().await.map_err(repository_error)
+    }
+
+    async fn recent_password_hashes(&self, id: UserId, limit: usize) -> Result<Vec<PasswordHash>, RepositoryError> {
+        let rows = password_history::Entity::find()
+            .filter(password_history::Column::UserId.eq(id.as_uuid()))
+            .order_by_desc(password_history::Column::CreatedAt)
+            .limit(u64::try_from(limit).unwrap_or(u64::MAX))
+            .all(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| PasswordHash::new(row.password_hash))
+            .collect())
+    }
+}
+
+async fn insert_history<C: ConnectionTrait>(
+    connection: &C,
+    user_id: UserId,
+    hash: &PasswordHash,
+    at: OffsetDateTime,
+) -> Result<(), RepositoryError> {
+    let mut id = [0_u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+    let row = password_history::Model {
+        id: uuid::Builder::from_random_bytes(id).into_uuid(),
+        user_id: user_id.as_uuid(),
+        password_hash: hash.expose_secret().to_owned(),
+        created_at: at,
+    };
+    password_history::Entity::insert(row.into_active_model())
+        .exec_without_returning(connection)
+        .await
+        .map_err(repository_error)?;
+    Ok(())
 }
 
 fn to_domain(model: user::Model) -> Result<User, RepositoryError> {

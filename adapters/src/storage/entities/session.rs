@@ -11,6 +11,7 @@ pub struct Model {
     pub expires_at: TimeDateTimeWithTimeZone,
     pub remember_me: bool,
     pub revoked_at: Option<TimeDateTimeWithTimeZone>,
+    pub last_used_at: Option<TimeDateTimeWithTimeZone>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
 }

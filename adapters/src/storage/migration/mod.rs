@@ -3,12 +3,16 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261204_000001_create_identity_tables;
+mod m20261204_000002_sessions_and_password_history;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261204_000001_create_identity_tables::Migration)]
+        vec![
+            Box::new(m20261204_000001_create_identity_tables::Migration),
+            Box::new(m20261204_000002_sessions_and_password_history::Migration),
+        ]
     }
 }
