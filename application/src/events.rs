@@ -1,6 +1,6 @@
 //! Building audit events with an id and time from the ports.
 
-use somnium_domain::{AuditEvent, AuditEventId, AuditEventType, AuditOutcome, RequestContext, UserId};
+use somnium_domain::{AuditEvent, AuditEventId, AuditEventType, AuditOutcome, AuditSeverity, RequestContext, UserId};
 
 use crate::service::AuthService;
 
@@ -23,6 +23,9 @@ impl AuthService {
             resource: facts.resource,
             outcome: facts.outcome,
             detail: facts.detail.map(str::to_owned),
+            severity: AuditSeverity::Info,
+            actor_id: None,
+            changes: None,
             context: facts.context.clone(),
         }
     }

@@ -1,6 +1,8 @@
 //! Somnium's use cases. Each takes the caller's [`RequestContext`](somnium_domain::RequestContext),
 //! records its audit event through the ports, and returns an error enum of its own.
 
+mod admin;
+mod audit_trail;
 mod csrf;
 mod error;
 mod events;
@@ -13,6 +15,8 @@ mod register;
 mod service;
 mod sessions;
 
+pub use admin::{AdminError, CreateUserRequest, UpdateUserRequest};
+pub use audit_trail::{AuditPruneError, MIN_RETENTION};
 pub use error::UnexpectedError;
 pub use login::{LoginError, LoginRequest};
 pub use logout::LogoutError;

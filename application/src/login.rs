@@ -87,6 +87,7 @@ impl AuthService {
             role: user.role,
             session_id: session.id,
             auth_time: now,
+            password_change_required: user.must_change_password,
         };
         let access_token = self
             .ports

@@ -248,6 +248,7 @@ impl AuthService {
             role: user.role,
             session_id: record.session.id,
             auth_time: record.session.auth_time,
+            password_change_required: user.must_change_password,
         };
         let access_token = self
             .ports

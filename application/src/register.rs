@@ -65,6 +65,7 @@ impl AuthService {
             role: Role::Patient,
             status: UserStatus::Active,
             created_at: self.ports.clock.now(),
+            must_change_password: false,
         };
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
 

@@ -84,6 +84,9 @@ pub struct Config {
     /// (604800) and `SOMNIUM_SESSION_ABSOLUTE_SECONDS` (2592000, at most 30 days), each also
     /// per role with the role as a suffix, such as `SOMNIUM_SESSION_IDLE_SECONDS_ADMIN`.
     pub sessions: SessionPolicy,
+    /// `SOMNIUM_AUDIT_RETENTION_DAYS`, at least 2190 (6 years), default 2557 (7 years): audit
+    /// events younger than this are never pruned.
+    pub audit_retention: Duration,
     /// `SOMNIUM_PASSWORD_POLICY` (`hospital` or `nist`).
     pub password_preset: PolicyPreset,
     /// `SOMNIUM_PASSWORD_MIN_LENGTH`, 8 to 128; default 8 (hospital) or 15 (nist).
@@ -225,6 +228,7 @@ impl Config {
             rate_limits: rate_limits(&get)?,
             lockout: lockout_policy(&get)?,
             sessions: session_policy(&get)?,
+            audit_retention: Duration::days(number(&get, "SOMNIUM_AUDIT_RETENTION_DAYS", 2557, 2190..=36_500)?),
             password_preset: match get("SOMNIUM_PASSWORD_POLICY") {
                 None => PolicyPreset::Hospital,
                 Some(name) => name.parse().map_err(|_| {

@@ -29,7 +29,7 @@ use somnium_adapters::storage::{self, DatabaseSettings, SqlAuditLog, SqlSessionR
 use somnium_application::{AuthService, AuthSettings, Ports};
 use somnium_domain::password_policy::{Blocklist, PasswordPolicy};
 use somnium_domain::ports::{AuditLog, Clock, LockoutStore, RateLimiter};
-use somnium_domain::{AuditEvent, AuditEventId, AuditEventType, AuditOutcome, RequestContext};
+use somnium_domain::{AuditEvent, AuditEventId, AuditEventType, AuditOutcome, AuditSeverity, RequestContext};
 
 pub use config::{Config, ConfigError, Environment, SigningKeySource};
 pub use somnium_domain::ports::Clock as ClockPort;
@@ -283,6 +283,9 @@ fn build_limits(config: &Config, clock: Arc<dyn Clock>, audit: Arc<dyn AuditLog>
             resource: Some("redis".to_owned()),
             outcome: AuditOutcome::Failure,
             detail: Some("redis_unreachable".to_owned()),
+            severity: AuditSeverity::Warning,
+            actor_id: None,
+            changes: None,
             context: RequestContext::default(),
         };
         let audit = audit.clone();
@@ -307,6 +310,24 @@ fn rand_bytes() -> [u8; 16] {
     let mut bytes = [0_u8; 16];
     somnium_domain::ports::SecureRandom::fill(&OsRandom, &mut bytes);
     bytes
+}
+
+/// Builds the use cases over a fresh database connection, for the command-line tools.
+///
+/// # Errors
+/// Fails when the database or the signing key cannot be used.
+pub async fn auth_service(config: &Config) -> anyhow::Result<AuthService> {
+    auth_service_with(config, Overrides::default()).await
+}
+
+/// Builds the use cases with replaced adapters, as tests do to move time.
+///
+/// # Errors
+/// Fails when the database or the signing key cannot be used.
+pub async fn auth_service_with(config: &Config, overrides: Overrides) -> anyhow::Result<AuthService> {
+    let connection = open_database(config).await?;
+    let (state, _) = build_state(config, connection, overrides).await?;
+    Ok(state.auth)
 }
 
 struct DatabaseProbe(DatabaseConnection);

@@ -6,6 +6,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use somnium::{config::Config, telemetry, Application, Environment, Overrides};
 
+mod admin;
+
 #[derive(Parser)]
 #[command(
     name = "somnium",
@@ -25,6 +27,36 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document to standard output.
     Openapi,
+    /// Create an administrator. The password is read from standard input (or a prompt on a
+    /// terminal), never from the command line.
+    CreateAdmin {
+        /// The administrator's email address.
+        #[arg(long)]
+        email: String,
+        /// The administrator's full name.
+        #[arg(long, default_value = "Administrator")]
+        full_name: String,
+        /// Create the account even when an active administrator exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Work with the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and report the first broken link; exits 1 when it is broken.
+    Verify,
+    /// Delete events older than a date outside the retention period, leaving a checkpoint.
+    Prune {
+        /// The cut, as an RFC 3339 time (2019-01-01T00:00:00Z) or a date (2019-01-01).
+        #[arg(long)]
+        before: String,
+    },
 }
 
 #[tokio::main]
@@ -48,6 +80,17 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => somnium::open_database(&config).await.map(|_| ()),
         Command::Openapi => unreachable!("handled before the configuration is read"),
+        Command::CreateAdmin {
+            email,
+            full_name,
+            force,
+        } => admin::create_admin(&config, &email, &full_name, force).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => admin::verify_audit(&config).await,
+        Command::Audit {
+            command: AuditCommand::Prune { before },
+        } => admin::prune_audit(&config, &before).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -71,3 +71,100 @@ fn invalid_number_is_reported_with_its_variable() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("SOMNIUM_ACCESS_TOKEN_TTL_SECONDS"), "{stderr}");
 }
+
+fn run_with_stdin(command: &mut Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn create_admin_reads_the_password_from_stdin() {
+    let directory = tempfile::tempdir().unwrap();
+    let data_dir = directory.path().join("data");
+    let create = |email: &str, force: bool, password: &str| {
+        let mut command = somnium();
+        command.env("SOMNIUM_DATA_DIR", &data_dir).args([
+            "create-admin",
+            "--email",
+            email,
+            "--full-name",
+            "Grace Hopper",
+        ]);
+        if force {
+            command.arg("--force");
+        }
+        run_with_stdin(&mut command, &format!("{password}\n"))
+    };
+
+    let weak = create("first@example.test", false, "password");
+    assert!(!weak.status.success());
+    let stderr = String::from_utf8_lossy(&weak.stderr);
+    assert!(stderr.contains("common_password"), "{stderr}");
+
+    let created = create("first@example.test", false, "Ward-7#Lumen-Root");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("created administrator"));
+
+    let second = create("second@example.test", false, "Ward-7#Lumen-Root");
+    assert!(!second.status.success(), "a second administrator needs --force");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("--force"));
+    let forced = create("second@example.test", true, "Ward-7#Lumen-Root");
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+
+    let verify = somnium()
+        .env("SOMNIUM_DATA_DIR", &data_dir)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("intact"));
+
+    let prune = somnium()
+        .env("SOMNIUM_DATA_DIR", &data_dir)
+        .args(["audit", "prune", "--before", "2999-01-01"])
+        .output()
+        .unwrap();
+    assert!(!prune.status.success(), "pruning inside retention is refused");
+    assert!(String::from_utf8_lossy(&prune.stderr).contains("retention"));
+}
+
+#[test]
+fn audit_verify_exits_1_on_a_broken_chain() {
+    let directory = tempfile::tempdir().unwrap();
+    let data_dir = directory.path().join("data");
+    let mut command = somnium();
+    command
+        .env("SOMNIUM_DATA_DIR", &data_dir)
+        .args(["create-admin", "--email", "grace@example.test"]);
+    assert!(run_with_stdin(&mut command, "Ward-7#Lumen-Root\n").status.success());
+
+    let database = data_dir.join("somnium.db");
+    let sqlite = |sql: &str| {
+        let status = Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+            ])
+            .arg(&database)
+            .arg(sql)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{sql}");
+    };
+    sqlite("DROP TRIGGER audit_events_no_update; UPDATE audit_events SET detail = 'forged' WHERE sequence = 1;");
+
+    let verify = somnium()
+        .env("SOMNIUM_DATA_DIR", &data_dir)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN at sequence 1"));
+}

@@ -40,10 +40,29 @@ pub enum AuditEventType {
     PasswordChanged,
     /// A cookie-authenticated request without a valid CSRF token or from a foreign origin.
     CsrfRejected,
+    /// An operation refused because the caller's role lacks its permission.
+    AccessDenied,
+    UserCreated,
+    /// An administrator changed a user's role or status.
+    UserUpdated,
+    /// An administrator cleared a user's lockout.
+    UserUnlocked,
+    /// An administrator ended all of a user's sessions.
+    UserSessionsEnded,
+    /// A user's own profile changed.
+    ProfileUpdated,
+    EmergencyAccessGranted,
+    EmergencyAccessEnded,
+    /// Somebody read or exported the audit trail.
+    AuditTrailRead,
+    /// Somebody verified the audit trail's hash chain.
+    AuditTrailVerified,
+    /// Events outside retention were deleted, leaving a checkpoint.
+    AuditTrailPruned,
 }
 
 impl AuditEventType {
-    pub const ALL: [AuditEventType; 15] = [
+    pub const ALL: [AuditEventType; 26] = [
         AuditEventType::UserRegistered,
         AuditEventType::LoginSucceeded,
         AuditEventType::LoginFailed,
@@ -59,6 +78,17 @@ impl AuditEventType {
         AuditEventType::SessionEnded,
         AuditEventType::PasswordChanged,
         AuditEventType::CsrfRejected,
+        AuditEventType::AccessDenied,
+        AuditEventType::UserCreated,
+        AuditEventType::UserUpdated,
+        AuditEventType::UserUnlocked,
+        AuditEventType::UserSessionsEnded,
+        AuditEventType::ProfileUpdated,
+        AuditEventType::EmergencyAccessGranted,
+        AuditEventType::EmergencyAccessEnded,
+        AuditEventType::AuditTrailRead,
+        AuditEventType::AuditTrailVerified,
+        AuditEventType::AuditTrailPruned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +108,17 @@ impl AuditEventType {
             AuditEventType::SessionEnded => "session_ended",
             AuditEventType::PasswordChanged => "password_changed",
             AuditEventType::CsrfRejected => "csrf_rejected",
+            AuditEventType::AccessDenied => "access_denied",
+            AuditEventType::UserCreated => "user_created",
+            AuditEventType::UserUpdated => "user_updated",
+            AuditEventType::UserUnlocked => "user_unlocked",
+            AuditEventType::UserSessionsEnded => "user_sessions_ended",
+            AuditEventType::ProfileUpdated => "profile_updated",
+            AuditEventType::EmergencyAccessGranted => "emergency_access_granted",
+            AuditEventType::EmergencyAccessEnded => "emergency_access_ended",
+            AuditEventType::AuditTrailRead => "audit_trail_read",
+            AuditEventType::AuditTrailVerified => "audit_trail_verified",
+            AuditEventType::AuditTrailPruned => "audit_trail_pruned",
         }
     }
 
@@ -89,6 +130,35 @@ impl AuditEventType {
 impl fmt::Display for AuditEventType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How urgently an investigator should look at an event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuditSeverity {
+    #[default]
+    Info,
+    Warning,
+    /// Break-glass access and similar events that must be reviewed.
+    High,
+}
+
+impl AuditSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditSeverity::Info => "info",
+            AuditSeverity::Warning => "warning",
+            AuditSeverity::High => "high",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "info" => Some(AuditSeverity::Info),
+            "warning" => Some(AuditSeverity::Warning),
+            "high" => Some(AuditSeverity::High),
+            _ => None,
+        }
     }
 }
 
@@ -128,5 +198,59 @@ pub struct AuditEvent {
     pub outcome: AuditOutcome,
     /// A short reason code; never a secret or free text from the client.
     pub detail: Option<String>,
+    pub severity: AuditSeverity,
+    /// The user who acted, when it is not the user the event is about (an administrator).
+    pub actor_id: Option<UserId>,
+    /// What changed, as `field: before -> after` lines; never a secret.
+    pub changes: Option<String>,
     pub context: RequestContext,
+}
+
+/// Criteria for reading the audit trail, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Events about this user or done by this user.
+    pub user_id: Option<UserId>,
+    pub event_type: Option<AuditEventType>,
+    pub outcome: Option<AuditOutcome>,
+    pub client_ip: Option<String>,
+    /// Inclusive lower bound of `occurred_at`.
+    pub from: Option<OffsetDateTime>,
+    /// Exclusive upper bound of `occurred_at`.
+    pub until: Option<OffsetDateTime>,
+    /// Cursor: only events with a smaller sequence number.
+    pub before_sequence: Option<i64>,
+}
+
+/// One page of audit events with their sequence numbers.
+#[derive(Clone, Debug)]
+pub struct AuditEventPage {
+    pub events: Vec<(i64, AuditEvent)>,
+    /// The cursor of the next page, when there is one.
+    pub next_before: Option<i64>,
+}
+
+/// The result of walking the hash chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainVerification {
+    Intact {
+        events: u64,
+        last_sequence: i64,
+        /// The first sequence number after the latest prune, if the trail was pruned.
+        checkpoint_sequence: Option<i64>,
+    },
+    /// The first broken link: where and why.
+    Broken {
+        sequence: i64,
+        reason: String,
+        checked: u64,
+    },
+}
+
+/// The result of pruning events outside retention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PruneOutcome {
+    pub pruned: u64,
+    /// The sequence number the remaining chain starts at.
+    pub first_sequence: i64,
 }

@@ -6,6 +6,7 @@
 //! crate call them.
 
 pub mod audit;
+pub mod authorization;
 pub mod ids;
 pub mod lockout;
 pub mod password;
@@ -16,7 +17,8 @@ pub mod session;
 pub mod token;
 pub mod user;
 
-pub use audit::{AuditEvent, AuditEventType, AuditOutcome, RequestContext};
+pub use audit::{AuditEvent, AuditEventType, AuditOutcome, AuditSeverity, RequestContext};
+pub use authorization::Permission;
 pub use ids::{AuditEventId, RefreshTokenId, SessionId, UserId};
 pub use password::{Password, PasswordError, PasswordHash};
 pub use password_policy::{

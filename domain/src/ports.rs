@@ -8,14 +8,14 @@ use std::error::Error as StdError;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditEventPage, AuditFilter, ChainVerification, PruneOutcome};
 use crate::ids::{RefreshTokenId, SessionId, UserId};
 use crate::lockout::{AttemptKey, AttemptStart, FailureOutcome, LockoutPolicy};
 use crate::password::{Password, PasswordHash};
 use crate::rate_limit::{RateDecision, RateLimit};
 use crate::session::{NewRefreshToken, RefreshTokenRecord, Session, SuccessorSeed};
 use crate::token::{AccessTokenClaims, DeviceToken, IssuedAccessToken, RefreshToken};
-use crate::user::{Email, NewUser, User};
+use crate::user::{Email, NewUser, Role, User, UserStatus};
 
 /// A failure of the storage behind a repository. Adapters translate every driver error into
 /// this type, so no database type crosses a port.
@@ -34,6 +34,36 @@ pub enum InsertUserError {
     /// An account with the same normalized email exists.
     #[error("an account with this email already exists")]
     EmailTaken,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Criteria for listing accounts, in order of creation.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+    /// A prefix of the normalized email.
+    pub email_prefix: Option<String>,
+    /// Cursor: only accounts created after this one (creation time, then id).
+    pub after: Option<(OffsetDateTime, UserId)>,
+}
+
+/// One page of accounts.
+#[derive(Clone, Debug)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// The cursor of the next page, when there is one.
+    pub next_after: Option<(OffsetDateTime, UserId)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateUserError {
+    /// The change would leave no active ADMIN.
+    #[error("the change would leave no active administrator")]
+    LastAdmin,
+    #[error("user not found")]
+    NotFound,
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -97,6 +127,25 @@ pub trait UserRepository: Send + Sync {
     /// # Errors
     /// [`RepositoryError`] when the store fails.
     async fn recent_password_hashes(&self, id: UserId, limit: usize) -> Result<Vec<PasswordHash>, RepositoryError>;
+
+    /// Lists up to `limit` accounts matching `filter`, oldest first.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn list(&self, filter: &UserFilter, limit: u64) -> Result<UserPage, RepositoryError>;
+
+    /// Sets an account's role, status and full name, and records `event`, in one transaction
+    /// that is refused when it would leave no active ADMIN, even when two such changes race.
+    ///
+    /// # Errors
+    /// [`UpdateUserError::LastAdmin`], [`UpdateUserError::NotFound`], or the store's failure.
+    async fn update_account(&self, user: &User, at: OffsetDateTime, event: &AuditEvent) -> Result<(), UpdateUserError>;
+
+    /// Counts the active ADMIN accounts.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn count_active_admins(&self) -> Result<u64, RepositoryError>;
 }
 
 /// A rotation: the spent token, when it was spent, the seed its successor is derived from, and
@@ -195,14 +244,42 @@ pub trait RevocationList: Send + Sync {
     fn is_revoked(&self, session_id: SessionId) -> bool;
 }
 
-/// The audit trail, for events that accompany no other change (a failed login, for example).
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    /// Every stored event is older than the cut; at least the newest must stay.
+    #[error("pruning would delete every event; keep at least the newest")]
+    WouldEmptyTrail,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// The audit trail: a hash chain of events that storage refuses to update or delete.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
-    /// Appends one event.
+    /// Appends one event that accompanies no other change (a failed login, for example).
     ///
     /// # Errors
     /// [`RepositoryError`] when the store fails.
     async fn record(&self, event: &AuditEvent) -> Result<(), RepositoryError>;
+
+    /// Walks the hash chain and reports the first broken link, or that it is intact.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn verify(&self) -> Result<ChainVerification, RepositoryError>;
+
+    /// Reads up to `limit` events matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails or a row cannot be read.
+    async fn list(&self, filter: &AuditFilter, limit: u64) -> Result<AuditEventPage, RepositoryError>;
+
+    /// Deletes the events that occurred before `before` and leaves a checkpoint so the rest
+    /// still verifies. The retention rule is the caller's to check.
+    ///
+    /// # Errors
+    /// [`PruneError`] when nothing would remain or the store fails.
+    async fn prune(&self, before: OffsetDateTime, now: OffsetDateTime) -> Result<PruneOutcome, PruneError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,8 @@ pub struct AccessTokenClaims {
     pub session_id: SessionId,
     /// When the user last proved who they are with a password, carried over on refresh.
     pub auth_time: OffsetDateTime,
+    /// The account must change its temporary password before anything else.
+    pub password_change_required: bool,
 }
 
 /// A freshly signed access token.

@@ -293,6 +293,9 @@ pub struct User {
     pub role: Role,
     pub status: UserStatus,
     pub created_at: OffsetDateTime,
+    /// Set for accounts an administrator created with a temporary password: until the user
+    /// changes it, their tokens allow nothing but changing it.
+    pub must_change_password: bool,
 }
 
 /// An account about to be stored, with its password already hashed.

@@ -2,7 +2,9 @@
 //! once on SQLite and once on PostgreSQL.
 
 mod access_tokens;
+mod admin;
 mod audit;
+mod audit_chain;
 mod browser_sessions;
 mod errors;
 mod lockout;

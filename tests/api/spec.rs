@@ -56,3 +56,35 @@ fn every_operation_has_an_id_tag_and_summary() {
         }
     }
 }
+
+#[test]
+fn every_operation_declares_its_permission() {
+    let spec: Value = serde_json::from_str(&somnium_adapters::http::openapi_json()).unwrap();
+    let table = somnium_adapters::http::permissions::OPERATION_PERMISSIONS;
+    let mut seen = Vec::new();
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            let declared = operation["x-somnium-permission"].as_str();
+            assert!(declared.is_some(), "{method} {path} declares no permission");
+            let entry = table.iter().find(|(name, _)| *name == id);
+            assert!(entry.is_some(), "{id} is missing from the permission table");
+            let expected = entry.unwrap().1.map_or("none", |permission| permission.as_str());
+            assert_eq!(declared.unwrap(), expected, "{id}");
+            assert!(
+                operation["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Required permission"),
+                "{id}"
+            );
+            seen.push(id.to_owned());
+        }
+    }
+    for (name, _) in table {
+        assert!(
+            seen.iter().any(|id| id == name),
+            "{name} is in the table but not in the spec"
+        );
+    }
+}

@@ -206,6 +206,75 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Creates an administrator directly through the use cases, as `somnium create-admin` does,
+    /// and signs them in.
+    pub async fn admin(&self) -> SignedInUser {
+        let email = unique_email();
+        let password = "Admin-Ward-7#Lumen".to_owned();
+        let auth = somnium::auth_service(&self.config).await.expect("use cases build");
+        let request = somnium_application::CreateUserRequest {
+            email: somnium_domain::Email::parse(&email).unwrap(),
+            full_name: somnium_domain::FullName::parse("Ada Lovelace").unwrap(),
+            role: somnium_domain::Role::Admin,
+            temporary_password: somnium_domain::Password::new(password.clone().into()).unwrap(),
+        };
+        auth.create_user(None, request, &Default::default())
+            .await
+            .expect("administrator created");
+        self.sign_in(&email, &password).await
+    }
+
+    /// Has `admin` create a user with `role`, then lets that user replace the temporary
+    /// password and sign in again, as a new clinician would on their first day.
+    pub async fn user_with_role(&self, admin: &SignedInUser, role: &str) -> SignedInUser {
+        let email = unique_email();
+        let temporary = "Temp-Ward-7#Lumen";
+        let body =
+            json!({ "email": email, "full_name": "Staff Member", "role": role, "temporary_password": temporary });
+        let created = self
+            .client
+            .post(self.url("/api/v1/admin/users"))
+            .bearer_auth(&admin.access_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "user creation failed");
+        let first = self.sign_in(&email, temporary).await;
+        let password = "Own-Ward-8#Lumen".to_owned();
+        let changed = self
+            .client
+            .post(self.url("/api/v1/auth/password"))
+            .bearer_auth(&first.access_token)
+            .json(&json!({ "current_password": temporary, "new_password": password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), 204, "password change failed");
+        self.sign_in(&email, &password).await
+    }
+
+    /// Signs in an existing account.
+    pub async fn sign_in(&self, email: &str, password: &str) -> SignedInUser {
+        let login = self.login(email, password).await;
+        assert_eq!(login.status(), 200, "login failed");
+        let tokens: Value = login.json().await.unwrap();
+        let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+        let (_, claims) = jwt_parts(&access_token);
+        SignedInUser {
+            id: claims["sub"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+            password: password.to_owned(),
+            access_token,
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Runs statements directly on the database, behind the app's back.
+    pub async fn execute(&self, sql: &str) -> Result<(), sea_orm::DbErr> {
+        self.database.execute_unprepared(sql).await.map(|_| ())
+    }
+
     /// Registers a new user with a unique email and signs them in.
     pub async fn signed_in_user(&self) -> SignedInUser {
         let email = unique_email();

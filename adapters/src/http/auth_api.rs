@@ -12,6 +12,7 @@ use super::cookies::{
     clear_session_cookies, cookie, set_cookie, ACCESS_COOKIE, CSRF_COOKIE, DEVICE_COOKIE, REFRESH_COOKIE,
     REFRESH_COOKIE_PATHS,
 };
+use super::permissions::authorize;
 use super::problem::{Problem, ProblemKind};
 use super::security::Caller;
 use super::state::HttpState;
@@ -245,6 +246,9 @@ impl AuthApi {
     /// cookie (then with `X-CSRF-Token`).
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, request: &Request, auth: Caller) -> LogoutResponse {
+        if let Err(problem) = authorize(request, auth.claims(), "logout").await {
+            return LogoutResponse::Forbidden(problem);
+        }
         let state = state(request);
         match state.auth.logout(auth.claims(), &request_context(request)).await {
             Ok(()) if auth.is_cookie() || cookie(request, REFRESH_COOKIE).is_some() => {

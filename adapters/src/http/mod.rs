@@ -1,11 +1,14 @@
 //! The HTTP API: poem-openapi operations, the spec, its portal, and problem+json errors.
 
+mod admin_api;
+mod admin_wire;
 mod auth_api;
 mod client_ip;
 mod context;
 pub mod cookies;
 mod meta_api;
 pub mod middleware;
+pub mod permissions;
 pub mod problem;
 pub mod rate_limit;
 mod security;
@@ -20,6 +23,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 pub use state::{HttpState, ReadinessProbe};
 
+use admin_api::AdminApi;
 use auth_api::AuthApi;
 use meta_api::MetaApi;
 pub use middleware::GuardSettings;
@@ -35,6 +39,8 @@ pub enum ApiTags {
     Sessions,
     /// The signed-in user's account.
     Users,
+    /// Administration of users, lockouts, sessions and the audit trail (ADMIN only).
+    Administration,
     /// Keys that verify access tokens.
     Keys,
     /// Liveness and readiness probes.
@@ -45,9 +51,9 @@ const DESCRIPTION: &str = "Identity, session and audit service of the Somnium EC
 Errors are RFC 9457 problem details (`application/problem+json`). Access tokens are ES256 JWTs \
 sent as `Authorization: Bearer <token>`; verify them with the keys at `/.well-known/jwks.json`.";
 
-fn api_service() -> OpenApiService<(AuthApi, SessionsApi, UsersApi, MetaApi), ()> {
+fn api_service() -> OpenApiService<(AuthApi, SessionsApi, UsersApi, AdminApi, MetaApi), ()> {
     OpenApiService::new(
-        (AuthApi, SessionsApi, UsersApi, MetaApi),
+        (AuthApi, SessionsApi, UsersApi, AdminApi, MetaApi),
         "Somnium",
         env!("CARGO_PKG_VERSION"),
     )
@@ -58,28 +64,50 @@ fn api_service() -> OpenApiService<(AuthApi, SessionsApi, UsersApi, MetaApi), ()
 /// Renders the Redoc portal once. The page is served as rendered except for its link to web
 /// fonts on a third-party host, which the Content-Security-Policy would block anyway and which
 /// would tell that host who reads the docs.
-async fn docs_page(service: &OpenApiService<(AuthApi, SessionsApi, UsersApi, MetaApi), ()>) -> String {
+async fn docs_page(service: &OpenApiService<(AuthApi, SessionsApi, UsersApi, AdminApi, MetaApi), ()>) -> String {
     let request = poem::Request::builder().uri(poem::http::Uri::from_static("/")).finish();
     let response = service.redoc().get_response(request).await;
     let html = response.into_body().into_string().await.unwrap_or_default();
+    // The portal shows the same annotated spec that /openapi.json serves.
+    let html = html.replace(&service.spec(), &openapi_json());
     html.lines()
         .filter(|line| !line.contains("fonts.googleapis.com"))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// Generates the OpenAPI document from the operations, as pretty JSON ending in a newline.
+/// Generates the OpenAPI document from the operations, with each operation's required
+/// permission added, as pretty JSON ending in a newline.
 pub fn openapi_json() -> String {
-    let mut spec = api_service().spec();
-    spec.push('\n');
-    spec
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&api_service().spec()).expect("poem-openapi generates valid JSON");
+    permissions::annotate_spec(&mut spec);
+    let mut text = serde_json::to_string_pretty(&spec).expect("a JSON value serializes");
+    text.push('\n');
+    text
+}
+
+/// The same document as YAML.
+pub fn openapi_yaml() -> String {
+    let spec: serde_json::Value = serde_json::from_str(&openapi_json()).expect("the spec is valid JSON");
+    serde_yaml::to_string(&spec).expect("a JSON value serializes as YAML")
 }
 
 /// Builds the whole HTTP application.
 pub async fn app(state: HttpState, mut guard: GuardSettings) -> impl Endpoint<Output = poem::Response> {
     let service = api_service();
-    let spec = service.spec_endpoint();
-    let spec_yaml = service.spec_endpoint_yaml();
+    let spec_json = openapi_json();
+    let spec_yaml = openapi_yaml();
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(spec_json.clone())
+    });
+    let spec_yaml = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/yaml; charset=utf-8")
+            .body(spec_yaml.clone())
+    });
     let docs_html = docs_page(&service).await;
     guard.transport.docs_csp = std::sync::Arc::new(transport::docs_csp(&docs_html));
     let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));

@@ -11,6 +11,7 @@ use somnium_domain::{Password, PasswordError, SessionId};
 use super::auth_api::{internal, state};
 use super::context::request_context;
 use super::cookies::clear_session_cookies;
+use super::permissions::authorize;
 use super::problem::{FieldProblem, Problem, ProblemKind};
 use super::security::Caller;
 use super::wire::{policy_problems, ChangePasswordBody, SessionBody};
@@ -26,6 +27,10 @@ pub enum SessionListResponse {
     /// The access token is missing, invalid or expired.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+    /// The caller's role lacks the permission this operation requires, or the account must
+    /// first change its temporary password.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
     /// The client exceeded the rate limit of this route; see `Retry-After`.
     #[oai(status = 429, content_type = "application/problem+json")]
     TooManyRequests(Json<Problem>),
@@ -45,8 +50,8 @@ pub enum SessionEndResponse {
     /// The access token is missing, invalid or expired.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// Cookie mode only: the `X-CSRF-Token` header is missing or wrong, or the `Origin` is
-    /// not allowed.
+    /// The role lacks the permission, the temporary password must be changed first, or (cookie
+    /// mode) the `X-CSRF-Token` header is missing or wrong or the `Origin` is not allowed.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// No active session with this id belongs to the caller.
@@ -68,8 +73,8 @@ pub enum LogoutAllResponse {
     /// The access token is missing, invalid or expired.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// Cookie mode only: the `X-CSRF-Token` header is missing or wrong, or the `Origin` is
-    /// not allowed.
+    /// The role lacks the permission, the temporary password must be changed first, or (cookie
+    /// mode) the `X-CSRF-Token` header is missing or wrong or the `Origin` is not allowed.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// The client exceeded the rate limit of this route; see `Retry-After`.
@@ -91,8 +96,8 @@ pub enum ChangePasswordResponse {
     /// The access token is missing, invalid or expired.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// Cookie mode only: the `X-CSRF-Token` header is missing or wrong, or the `Origin` is
-    /// not allowed.
+    /// The role lacks the permission, the temporary password must be changed first, or (cookie
+    /// mode) the `X-CSRF-Token` header is missing or wrong or the `Origin` is not allowed.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// The body is larger than 64 KiB.
@@ -123,6 +128,9 @@ impl SessionsApi {
     /// of any role.
     #[oai(path = "/sessions", method = "get", operation_id = "listSessions")]
     async fn list(&self, request: &Request, auth: Caller) -> SessionListResponse {
+        if let Err(problem) = authorize(request, auth.claims(), "listSessions").await {
+            return SessionListResponse::Forbidden(problem);
+        }
         match state(request).auth.list_sessions(auth.claims()).await {
             Ok(sessions) => SessionListResponse::Ok(Json(sessions.into_iter().map(Into::into).collect())),
             Err(error) => SessionListResponse::Internal(internal(&error)),
@@ -135,6 +143,9 @@ impl SessionsApi {
     /// user's session id gets 404. Requires a valid access token of any role.
     #[oai(path = "/sessions/:id", method = "delete", operation_id = "endSession")]
     async fn end(&self, request: &Request, auth: Caller, id: Path<uuid::Uuid>) -> SessionEndResponse {
+        if let Err(problem) = authorize(request, auth.claims(), "endSession").await {
+            return SessionEndResponse::Forbidden(problem);
+        }
         let state = state(request);
         let session_id = SessionId::from_uuid(id.0);
         match state
@@ -162,6 +173,9 @@ impl SessionsApi {
     /// any role.
     #[oai(path = "/logout-all", method = "post", operation_id = "logoutAll")]
     async fn logout_all(&self, request: &Request, auth: Caller) -> LogoutAllResponse {
+        if let Err(problem) = authorize(request, auth.claims(), "logoutAll").await {
+            return LogoutAllResponse::Forbidden(problem);
+        }
         match state(request)
             .auth
             .logout_all(auth.claims(), &request_context(request))
@@ -188,6 +202,9 @@ impl SessionsApi {
         auth: Caller,
         body: Json<ChangePasswordBody>,
     ) -> ChangePasswordResponse {
+        if let Err(problem) = authorize(request, auth.claims(), "changePassword").await {
+            return ChangePasswordResponse::Forbidden(problem);
+        }
         let state = state(request);
         let new = match Password::new(SecretString::from(body.0.new_password)) {
             Ok(new) => new,

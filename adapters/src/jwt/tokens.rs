@@ -158,6 +158,7 @@ impl Es256AccessTokens {
             role,
             session_id: SessionId::from_uuid(uuid_claim("sid")?),
             auth_time,
+            password_change_required: payload.claim("pwd_change").and_then(Value::as_bool).unwrap_or(false),
         })
     }
 }
@@ -187,6 +188,10 @@ impl AccessTokenIssuer for Es256AccessTokens {
             ("sid", json!(claims.session_id.to_string())),
             ("auth_time", json!(claims.auth_time.unix_timestamp())),
         ];
+        let extra: Vec<(&str, Value)> = extra
+            .into_iter()
+            .chain(claims.password_change_required.then(|| ("pwd_change", json!(true))))
+            .collect();
         for (name, value) in extra {
             payload
                 .set_claim(name, Some(value))

@@ -1,5 +1,6 @@
 //! Storage on PostgreSQL or SQLite through sea-orm. The same migrations run on both.
 
+pub mod audit_chain;
 mod audit_log;
 mod connect;
 pub mod entities;

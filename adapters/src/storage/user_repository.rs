@@ -1,10 +1,10 @@
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
-use somnium_domain::ports::{InsertUserError, RepositoryError, UserRepository};
+use somnium_domain::ports::{InsertUserError, RepositoryError, UpdateUserError, UserFilter, UserPage, UserRepository};
 use somnium_domain::{Email, FullName, NewUser, PasswordHash, Role, User, UserId, UserStatus};
 use time::OffsetDateTime;
 
@@ -39,6 +39,7 @@ impl UserRepository for SqlUserRepository {
             password_hash: new_user.password_hash.expose_secret().to_owned(),
             created_at: user.created_at,
             updated_at: user.created_at,
+            must_change_password: user.must_change_password,
         };
 
         let transaction = self.connection.begin().await.map_err(repository_error)?;
@@ -119,9 +120,90 @@ impl UserRepository for SqlUserRepository {
             .exec(&transaction)
             .await
             .map_err(repository_error)?;
+        user::Entity::update_many()
+            .col_expr(user::Column::MustChangePassword, Expr::value(false))
+            .filter(user::Column::Id.eq(id.as_uuid()))
+            .exec(&transaction)
+            .await
+            .map_err(repository_error)?;
         insert_history(&transaction, id, hash, at).await?;
         insert_event(&transaction, event).await?;
         transaction.commit().await.map_err(repository_error)
+    }
+
+    async fn list(&self, filter: &UserFilter, limit: u64) -> Result<UserPage, RepositoryError> {
+        let mut query = user::Entity::find()
+            .order_by_asc(user::Column::CreatedAt)
+            .order_by_asc(user::Column::Id);
+        if let Some(role) = filter.role {
+            query = query.filter(user::Column::Role.eq(role.as_str()));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(user::Column::Status.eq(status.as_str()));
+        }
+        if let Some(prefix) = &filter.email_prefix {
+            query = query.filter(user::Column::EmailNormalized.starts_with(prefix.as_str()));
+        }
+        if let Some((created_at, id)) = filter.after {
+            query = query.filter(
+                user::Column::CreatedAt.gt(created_at).or(user::Column::CreatedAt
+                    .eq(created_at)
+                    .and(user::Column::Id.gt(id.as_uuid()))),
+            );
+        }
+        let rows = query
+            .limit(limit + 1)
+            .all(&self.connection)
+            .await
+            .map_err(repository_error)?;
+        let has_more = rows.len() as u64 > limit;
+        let users: Vec<User> = rows
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(to_domain)
+            .collect::<Result<_, _>>()?;
+        let next_after = if has_more {
+            users.last().map(|user| (user.created_at, user.id))
+        } else {
+            None
+        };
+        Ok(UserPage { users, next_after })
+    }
+
+    async fn update_account(&self, user: &User, at: OffsetDateTime, event: &AuditEvent) -> Result<(), UpdateUserError> {
+        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        if transaction.get_database_backend() == DbBackend::Postgres {
+            // Serializes changes that could remove an ADMIN, so two that race cannot both pass
+            // the check below. SQLite's single writer serializes them already.
+            transaction
+                .execute_unprepared("SELECT pg_advisory_xact_lock(7310452001)")
+                .await
+                .map_err(repository_error)?;
+        }
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::Role, Expr::value(user.role.as_str()))
+            .col_expr(user::Column::Status, Expr::value(user.status.as_str()))
+            .col_expr(user::Column::FullName, Expr::value(user.full_name.as_str()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(at))
+            .filter(user::Column::Id.eq(user.id.as_uuid()))
+            .exec(&transaction)
+            .await
+            .map_err(repository_error)?;
+        if updated.rows_affected == 0 {
+            return Err(UpdateUserError::NotFound);
+        }
+        let admins = active_admins(&transaction).await?;
+        if admins == 0 {
+            transaction.rollback().await.map_err(repository_error)?;
+            return Err(UpdateUserError::LastAdmin);
+        }
+        insert_event(&transaction, event).await?;
+        transaction.commit().await.map_err(repository_error)?;
+        Ok(())
+    }
+
+    async fn count_active_admins(&self) -> Result<u64, RepositoryError> {
+        active_admins(&self.connection).await
     }
 
     async fn recent_password_hashes(&self, id: UserId, limit: usize) -> Result<Vec<PasswordHash>, RepositoryError> {
@@ -176,5 +258,15 @@ fn to_domain(model: user::Model) -> Result<User, RepositoryError> {
         role,
         status,
         created_at: model.created_at,
+        must_change_password: model.must_change_password,
     })
+}
+
+async fn active_admins<C: ConnectionTrait>(connection: &C) -> Result<u64, RepositoryError> {
+    user::Entity::find()
+        .filter(user::Column::Role.eq(Role::Admin.as_str()))
+        .filter(user::Column::Status.eq(UserStatus::Active.as_str()))
+        .count(connection)
+        .await
+        .map_err(repository_error)
 }

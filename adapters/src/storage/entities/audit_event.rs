@@ -14,6 +14,12 @@ pub struct Model {
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
+    pub sequence: Option<i64>,
+    pub previous_hash: Option<String>,
+    pub hash: Option<String>,
+    pub severity: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub changes: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261204_000001_create_identity_tables;
 mod m20261204_000002_sessions_and_password_history;
+pub(crate) mod m20261204_000003_audit_chain_and_admin;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261204_000001_create_identity_tables::Migration),
             Box::new(m20261204_000002_sessions_and_password_history::Migration),
+            Box::new(m20261204_000003_audit_chain_and_admin::Migration),
         ]
     }
 }

@@ -1,0 +1,124 @@
+//! Operator commands: the first administrator, and the audit trail's verification and pruning.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{bail, Context};
+use secrecy::SecretString;
+use somnium::config::Config;
+use somnium_application::{AdminError, AuditPruneError, CreateUserRequest};
+use somnium_domain::audit::ChainVerification;
+use somnium_domain::{Email, FullName, Password, RequestContext, Role};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+fn cli_context() -> RequestContext {
+    RequestContext {
+        client_ip: None,
+        user_agent: Some("somnium-cli".to_owned()),
+        request_id: None,
+    }
+}
+
+/// Reads the password from a prompt on a terminal, or as one line of standard input otherwise,
+/// so it never appears in the process list or shell history.
+fn read_password() -> anyhow::Result<SecretString> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("could not read the password")?;
+        let second = rpassword::prompt_password("Repeat the password: ").context("could not read the password")?;
+        if first != second {
+            bail!("the two passwords differ");
+        }
+        return Ok(SecretString::from(first));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("could not read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input; pipe it in, for example: somnium create-admin --email … < password.txt");
+    }
+    Ok(SecretString::from(password))
+}
+
+pub async fn create_admin(config: &Config, email: &str, full_name: &str, force: bool) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|error| anyhow::anyhow!("--email is invalid: {error}"))?;
+    let full_name = FullName::parse(full_name).map_err(|error| anyhow::anyhow!("--full-name is invalid: {error}"))?;
+    let auth = somnium::auth_service(config).await?;
+    let admins = auth.count_active_admins().await?;
+    if admins > 0 && !force {
+        bail!("{admins} active administrator(s) exist already; pass --force to create another");
+    }
+
+    let password = read_password()?;
+    let password = Password::new(password).map_err(|error| anyhow::anyhow!("the password is invalid: {error}"))?;
+    let request = CreateUserRequest {
+        email,
+        full_name,
+        role: Role::Admin,
+        temporary_password: password,
+    };
+    match auth.create_user(None, request, &cli_context()).await {
+        Ok(user) => {
+            println!("created administrator {}", user.id);
+            Ok(())
+        }
+        Err(AdminError::WeakPassword(violations)) => {
+            let rules: Vec<String> = violations
+                .iter()
+                .map(|violation| format!("{} ({})", violation.message, violation.code.as_str()))
+                .collect();
+            bail!("the password does not meet the password policy: {}", rules.join("; "))
+        }
+        Err(AdminError::EmailTaken) => bail!("an account with this email exists already"),
+        Err(error) => Err(error).context("could not create the administrator"),
+    }
+}
+
+pub async fn verify_audit(config: &Config) -> anyhow::Result<()> {
+    let auth = somnium::auth_service(config).await?;
+    match auth.verify_audit_trail(None, &cli_context()).await? {
+        ChainVerification::Intact {
+            events,
+            last_sequence,
+            checkpoint_sequence,
+        } => {
+            match checkpoint_sequence {
+                Some(first) => {
+                    println!("audit trail intact: {events} events from checkpoint {first} to {last_sequence}")
+                }
+                None => println!("audit trail intact: {events} events, last sequence {last_sequence}"),
+            }
+            Ok(())
+        }
+        ChainVerification::Broken { sequence, reason, .. } => {
+            println!("audit trail BROKEN at sequence {sequence}: {reason}");
+            std::process::exit(1);
+        }
+    }
+}
+
+pub async fn prune_audit(config: &Config, before: &str) -> anyhow::Result<()> {
+    let before = OffsetDateTime::parse(before, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(&format!("{before}T00:00:00Z"), &Rfc3339))
+        .map_err(|_| anyhow::anyhow!("--before must be an RFC 3339 time or a date such as 2019-01-01"))?;
+    let auth = somnium::auth_service(config).await?;
+    match auth
+        .prune_audit_trail(before, config.audit_retention, &cli_context())
+        .await
+    {
+        Ok(outcome) => {
+            println!(
+                "pruned {} events; the chain now starts at sequence {}",
+                outcome.pruned, outcome.first_sequence
+            );
+            Ok(())
+        }
+        Err(AuditPruneError::InsideRetention { retained_from, .. }) => bail!(
+            "refusing to prune: events after {} are inside the retention period (SOMNIUM_AUDIT_RETENTION_DAYS)",
+            retained_from.format(&Rfc3339).unwrap_or_default()
+        ),
+        Err(error) => Err(error).context("could not prune the audit trail"),
+    }
+}
