@@ -175,7 +175,7 @@ impl AuthService {
         match self.ports.users.update_account(&after, now, &event).await {
             Ok(()) => {}
             Err(UpdateUserError::LastAdmin) => {
-                tracing::info!("user update refused: it would leave no active administrator");
+                tracing::info!("user update rejected: it would leave no active administrator");
                 return Err(AdminError::LastAdmin);
             }
             Err(UpdateUserError::NotFound) => return Err(AdminError::NotFound),

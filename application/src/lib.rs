@@ -4,6 +4,7 @@
 mod admin;
 mod audit_trail;
 mod csrf;
+mod emergency;
 mod error;
 mod events;
 mod login;
@@ -17,6 +18,7 @@ mod sessions;
 
 pub use admin::{AdminError, CreateUserRequest, UpdateUserRequest};
 pub use audit_trail::{AuditPruneError, MIN_RETENTION};
+pub use emergency::EndGrantError;
 pub use error::UnexpectedError;
 pub use login::{LoginError, LoginRequest};
 pub use logout::LogoutError;

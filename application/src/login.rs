@@ -88,6 +88,7 @@ impl AuthService {
             session_id: session.id,
             auth_time: now,
             password_change_required: user.must_change_password,
+            emergency: None,
         };
         let access_token = self
             .ports

@@ -5,6 +5,7 @@
 //! client retrying after a lost response stay signed in. Presenting it later is treated as
 //! theft: the whole family is revoked.
 
+use somnium_domain::emergency::EmergencyClaim;
 use somnium_domain::ports::{Rotation, RotationOutcome};
 use somnium_domain::{
     AccessTokenClaims, AuditEventType, AuditOutcome, NewRefreshToken, RefreshToken, RefreshTokenId, RefreshTokenRecord,
@@ -242,6 +243,14 @@ impl AuthService {
             return Err(RefreshError::InvalidToken);
         };
 
+        // A session that holds an active emergency grant keeps its claim on refreshed tokens,
+        // until the grant expires or an administrator ends it.
+        let grant = self
+            .ports
+            .emergency
+            .active_for_session(record.session.id, now)
+            .await
+            .map_err(UnexpectedError::from)?;
         let claims = AccessTokenClaims {
             user_id: user.id,
             email: user.email.as_str().to_owned(),
@@ -249,6 +258,11 @@ impl AuthService {
             session_id: record.session.id,
             auth_time: record.session.auth_time,
             password_change_required: user.must_change_password,
+            emergency: grant.map(|grant| EmergencyClaim {
+                grant_id: grant.id,
+                scope: grant.scope(),
+                expires_at: grant.expires_at,
+            }),
         };
         let access_token = self
             .ports

@@ -4,8 +4,8 @@ use secrecy::SecretString;
 use somnium_domain::lockout::LockoutPolicy;
 use somnium_domain::password_policy::PasswordPolicy;
 use somnium_domain::ports::{
-    AccessTokenIssuer, AuditLog, Clock, DeviceTokens, LockoutStore, PasswordHasher, RefreshTokenMinter, RevocationList,
-    SecureRandom, SessionRepository, UserRepository,
+    AccessTokenIssuer, AuditLog, Clock, DeviceTokens, EmergencyGrants, LockoutStore, PasswordHasher,
+    RefreshTokenMinter, RevocationList, SecureRandom, SessionRepository, UserRepository,
 };
 use somnium_domain::session::SessionPolicy;
 use somnium_domain::{DeviceToken, IssuedAccessToken, Password, PasswordHash, RefreshToken, SessionId};
@@ -27,6 +27,7 @@ pub struct Ports {
     pub lockout: Arc<dyn LockoutStore>,
     pub device_tokens: Arc<dyn DeviceTokens>,
     pub revocations: Arc<dyn RevocationList>,
+    pub emergency: Arc<dyn EmergencyGrants>,
 }
 
 /// Settings of the sign-in flow.
@@ -38,6 +39,8 @@ pub struct AuthSettings {
     pub lockout: LockoutPolicy,
     pub password_policy: Arc<PasswordPolicy>,
     pub sessions: SessionPolicy,
+    /// How long an emergency-access grant lasts.
+    pub emergency_access_lifetime: Duration,
 }
 
 /// The tokens returned by login and refresh.

@@ -87,6 +87,9 @@ pub struct Config {
     /// `SOMNIUM_AUDIT_RETENTION_DAYS`, at least 2190 (6 years), default 2557 (7 years): audit
     /// events younger than this are never pruned.
     pub audit_retention: Duration,
+    /// `SOMNIUM_EMERGENCY_ACCESS_MINUTES`, 5 to 240, default 60: how long a break-glass grant
+    /// lasts.
+    pub emergency_access_lifetime: Duration,
     /// `SOMNIUM_PASSWORD_POLICY` (`hospital` or `nist`).
     pub password_preset: PolicyPreset,
     /// `SOMNIUM_PASSWORD_MIN_LENGTH`, 8 to 128; default 8 (hospital) or 15 (nist).
@@ -228,6 +231,12 @@ impl Config {
             rate_limits: rate_limits(&get)?,
             lockout: lockout_policy(&get)?,
             sessions: session_policy(&get)?,
+            emergency_access_lifetime: Duration::minutes(number(
+                &get,
+                "SOMNIUM_EMERGENCY_ACCESS_MINUTES",
+                60,
+                5..=240,
+            )?),
             audit_retention: Duration::days(number(&get, "SOMNIUM_AUDIT_RETENTION_DAYS", 2557, 2190..=36_500)?),
             password_preset: match get("SOMNIUM_PASSWORD_POLICY") {
                 None => PolicyPreset::Hospital,

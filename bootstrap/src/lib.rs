@@ -25,7 +25,9 @@ use somnium_adapters::limits::{
     RedisLockout, RedisRateLimiter, RedisStore,
 };
 use somnium_adapters::revocation;
-use somnium_adapters::storage::{self, DatabaseSettings, SqlAuditLog, SqlSessionRepository, SqlUserRepository};
+use somnium_adapters::storage::{
+    self, DatabaseSettings, SqlAuditLog, SqlEmergencyGrants, SqlSessionRepository, SqlUserRepository,
+};
 use somnium_application::{AuthService, AuthSettings, Ports};
 use somnium_domain::password_policy::{Blocklist, PasswordPolicy};
 use somnium_domain::ports::{AuditLog, Clock, LockoutStore, RateLimiter};
@@ -209,10 +211,12 @@ async fn build_state(
         lockout: limits.lockout,
         device_tokens: access_tokens.clone(),
         revocations: revocations.clone(),
+        emergency: Arc::new(SqlEmergencyGrants::new(connection.clone())),
     };
     let settings = AuthSettings {
         refresh_grace_period: config.refresh_grace_period,
         sessions: config.sessions.clone(),
+        emergency_access_lifetime: config.emergency_access_lifetime,
         lockout: config.lockout.clone(),
         password_policy: Arc::new(password_policy(config)?),
     };

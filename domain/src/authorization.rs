@@ -83,7 +83,7 @@ impl Permission {
         }
     }
 
-    /// The least privileged role that has this permission.
+    /// Returns the least privileged role that has this permission.
     pub fn minimum_role(self) -> Role {
         match self {
             Permission::ProfileRead | Permission::ProfileUpdate => Role::Patient,
@@ -96,7 +96,7 @@ impl Permission {
         }
     }
 
-    /// Every permission a role has.
+    /// Lists every permission a role has.
     pub fn granted_to(role: Role) -> Vec<Permission> {
         Self::ALL
             .into_iter()

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod authorization;
+pub mod emergency;
 pub mod ids;
 pub mod lockout;
 pub mod password;

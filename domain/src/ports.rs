@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::audit::{AuditEvent, AuditEventPage, AuditFilter, ChainVerification, PruneOutcome};
+use crate::emergency::EmergencyGrant;
 use crate::ids::{RefreshTokenId, SessionId, UserId};
 use crate::lockout::{AttemptKey, AttemptStart, FailureOutcome, LockoutPolicy};
 use crate::password::{Password, PasswordHash};
@@ -453,4 +454,43 @@ pub trait DeviceTokens: Send + Sync {
 
     /// Returns the device id of a token that is valid for `user_id` at `now`.
     fn verify(&self, token: &str, user_id: UserId, now: OffsetDateTime) -> Option<String>;
+}
+
+/// Emergency-access grants.
+#[async_trait]
+pub trait EmergencyGrants: Send + Sync {
+    /// Stores a grant and its audit event in one transaction.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn create(&self, grant: &EmergencyGrant, event: &AuditEvent) -> Result<(), RepositoryError>;
+
+    /// Finds the active grant of a session at `now`, if there is one.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn active_for_session(
+        &self,
+        session_id: SessionId,
+        now: OffsetDateTime,
+    ) -> Result<Option<EmergencyGrant>, RepositoryError>;
+
+    /// Lists the most recent grants, newest first.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn list(&self, limit: u64) -> Result<Vec<EmergencyGrant>, RepositoryError>;
+
+    /// Ends a grant early and records `event`; returns the grant as it was, or `None` when the
+    /// id is unknown.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn end(
+        &self,
+        id: uuid::Uuid,
+        by: UserId,
+        at: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<Option<EmergencyGrant>, RepositoryError>;
 }

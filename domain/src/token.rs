@@ -20,6 +20,8 @@ pub struct AccessTokenClaims {
     pub auth_time: OffsetDateTime,
     /// The account must change its temporary password before anything else.
     pub password_change_required: bool,
+    /// Present while the session holds an active emergency-access grant.
+    pub emergency: Option<crate::emergency::EmergencyClaim>,
 }
 
 /// A freshly signed access token.

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod audit_chain;
 mod browser_sessions;
+mod emergency;
 mod errors;
 mod lockout;
 mod login;

@@ -410,7 +410,8 @@ fn action_response(outcome: Result<usize, AdminError>) -> UserActionResponse {
     }
 }
 
-/// An administration error that the operation cannot produce; reaching it is a bug.
+/// Logs an administration error that the operation cannot produce (reaching it is a bug) and
+/// returns the fixed 500 problem.
 fn unexpected_admin_error(error: AdminError) -> Json<Problem> {
     tracing::error!(%error, "administration operation returned an error it cannot produce");
     Json(Problem::new(ProblemKind::Internal, "an unexpected error occurred"))

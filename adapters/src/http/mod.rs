@@ -6,6 +6,7 @@ mod auth_api;
 mod client_ip;
 mod context;
 pub mod cookies;
+mod emergency_api;
 mod meta_api;
 pub mod middleware;
 pub mod permissions;
@@ -25,6 +26,7 @@ pub use state::{HttpState, ReadinessProbe};
 
 use admin_api::AdminApi;
 use auth_api::AuthApi;
+use emergency_api::EmergencyApi;
 use meta_api::MetaApi;
 pub use middleware::GuardSettings;
 use middleware::RequestGuard;
@@ -39,6 +41,8 @@ pub enum ApiTags {
     Sessions,
     /// The signed-in user's account.
     Users,
+    /// Break-glass access to patient data, and its review.
+    EmergencyAccess,
     /// Administration of users, lockouts, sessions and the audit trail (ADMIN only).
     Administration,
     /// Keys that verify access tokens.
@@ -51,9 +55,9 @@ const DESCRIPTION: &str = "Identity, session and audit service of the Somnium EC
 Errors are RFC 9457 problem details (`application/problem+json`). Access tokens are ES256 JWTs \
 sent as `Authorization: Bearer <token>`; verify them with the keys at `/.well-known/jwks.json`.";
 
-fn api_service() -> OpenApiService<(AuthApi, SessionsApi, UsersApi, AdminApi, MetaApi), ()> {
+fn api_service() -> OpenApiService<(AuthApi, SessionsApi, UsersApi, EmergencyApi, AdminApi, MetaApi), ()> {
     OpenApiService::new(
-        (AuthApi, SessionsApi, UsersApi, AdminApi, MetaApi),
+        (AuthApi, SessionsApi, UsersApi, EmergencyApi, AdminApi, MetaApi),
         "Somnium",
         env!("CARGO_PKG_VERSION"),
     )
@@ -64,7 +68,9 @@ fn api_service() -> OpenApiService<(AuthApi, SessionsApi, UsersApi, AdminApi, Me
 /// Renders the Redoc portal once. The page is served as rendered except for its link to web
 /// fonts on a third-party host, which the Content-Security-Policy would block anyway and which
 /// would tell that host who reads the docs.
-async fn docs_page(service: &OpenApiService<(AuthApi, SessionsApi, UsersApi, AdminApi, MetaApi), ()>) -> String {
+async fn docs_page(
+    service: &OpenApiService<(AuthApi, SessionsApi, UsersApi, EmergencyApi, AdminApi, MetaApi), ()>,
+) -> String {
     let request = poem::Request::builder().uri(poem::http::Uri::from_static("/")).finish();
     let response = service.redoc().get_response(request).await;
     let html = response.into_body().into_string().await.unwrap_or_default();

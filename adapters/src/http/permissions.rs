@@ -33,6 +33,9 @@ pub const OPERATION_PERMISSIONS: &[(&str, Option<Permission>)] = &[
     ("updateUser", Some(Permission::UsersManage)),
     ("unlockUser", Some(Permission::UsersManage)),
     ("endUserSessions", Some(Permission::UsersManage)),
+    ("requestEmergencyAccess", Some(Permission::EmergencyAccess)),
+    ("listEmergencyGrants", Some(Permission::EmergencyReview)),
+    ("endEmergencyGrant", Some(Permission::EmergencyReview)),
     ("listAuditEvents", Some(Permission::AuditRead)),
     ("verifyAuditTrail", Some(Permission::AuditRead)),
 ];

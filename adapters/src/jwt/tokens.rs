@@ -8,6 +8,7 @@ use josekit::jwt::{self, JwtPayload};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde_json::{json, Value};
+use somnium_domain::emergency::EmergencyClaim;
 use somnium_domain::ports::{AccessTokenError, AccessTokenIssuer, AccessTokenVerifier, DeviceTokens};
 use somnium_domain::{AccessTokenClaims, DeviceToken, IssuedAccessToken, Role, SessionId, UserId};
 use time::{Duration, OffsetDateTime};
@@ -159,6 +160,13 @@ impl Es256AccessTokens {
             session_id: SessionId::from_uuid(uuid_claim("sid")?),
             auth_time,
             password_change_required: payload.claim("pwd_change").and_then(Value::as_bool).unwrap_or(false),
+            emergency: payload.claim("emergency").and_then(|claim| {
+                Some(EmergencyClaim {
+                    grant_id: Uuid::parse_str(claim.get("grant_id")?.as_str()?).ok()?,
+                    scope: claim.get("scope")?.as_str()?.to_owned(),
+                    expires_at: OffsetDateTime::from_unix_timestamp(claim.get("exp")?.as_i64()?).ok()?,
+                })
+            }),
         })
     }
 }
@@ -191,6 +199,14 @@ impl AccessTokenIssuer for Es256AccessTokens {
         let extra: Vec<(&str, Value)> = extra
             .into_iter()
             .chain(claims.password_change_required.then(|| ("pwd_change", json!(true))))
+            .chain(claims.emergency.as_ref().map(|grant| {
+                let claim = json!({
+                    "grant_id": grant.grant_id.to_string(),
+                    "scope": grant.scope,
+                    "exp": grant.expires_at.unix_timestamp(),
+                });
+                ("emergency", claim)
+            }))
             .collect();
         for (name, value) in extra {
             payload

@@ -32,7 +32,7 @@ fn field(output: &mut String, name: &str, value: Option<&str>) {
     }
 }
 
-/// The canonical content of an event: every stored column except the hash itself, in a fixed
+/// Returns the canonical content of an event: every stored column except the hash itself, in a fixed
 /// order, version-tagged so the format can change without ambiguity.
 pub fn canonical(model: &audit_event::Model) -> String {
     let mut output = String::from("somnium-audit-v1\n");
@@ -61,7 +61,7 @@ pub fn canonical(model: &audit_event::Model) -> String {
     output
 }
 
-/// The hex SHA-256 of an event's canonical content, which includes the previous hash.
+/// Returns the hex SHA-256 of an event's canonical content, which includes the previous hash.
 pub fn hash(model: &audit_event::Model) -> String {
     hex::encode(Sha256::digest(canonical(model).as_bytes()))
 }

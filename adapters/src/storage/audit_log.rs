@@ -242,7 +242,7 @@ async fn verify_chain(connection: &DatabaseConnection) -> Result<ChainVerificati
 
 /// Deletes events that occurred before `before`, leaving a checkpoint so the rest still
 /// verifies. The append-only triggers are dropped and recreated inside the same transaction,
-/// so no other writer sees the table without them.
+/// so no other writer finds the table without them.
 async fn prune(
     connection: &DatabaseConnection,
     before: OffsetDateTime,

@@ -3,6 +3,7 @@
 pub mod audit_chain;
 mod audit_log;
 mod connect;
+mod emergency_repository;
 pub mod entities;
 mod errors;
 pub mod migration;
@@ -11,5 +12,6 @@ mod user_repository;
 
 pub use audit_log::SqlAuditLog;
 pub use connect::{connect, migrate, ping, DatabaseSettings, StorageError};
+pub use emergency_repository::SqlEmergencyGrants;
 pub use session_repository::SqlSessionRepository;
 pub use user_repository::SqlUserRepository;
