@@ -122,3 +122,45 @@ pub async fn prune_audit(config: &Config, before: &str) -> anyhow::Result<()> {
         Err(error) => Err(error).context("could not prune the audit trail"),
     }
 }
+
+/// Checks what `serve` would load before it binds: the signing key and the TLS files. The
+/// variables themselves were validated when the configuration was read.
+pub fn check_config(config: &Config) -> anyhow::Result<()> {
+    // A development key that does not exist yet is generated at the first start.
+    let generated_later = matches!(&config.signing_key, somnium::SigningKeySource::Generated(path) if !path.exists());
+    if !generated_later {
+        somnium::load_signing_key(&config.signing_key)?;
+    }
+    if let Some(tls) = &config.tls {
+        for (variable, path) in [("SOMNIUM_TLS_CERT", &tls.cert), ("SOMNIUM_TLS_KEY", &tls.key)] {
+            std::fs::metadata(path).with_context(|| format!("{variable}: cannot read {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Asks the local instance's readiness endpoint over plain HTTP, or only checks that the port
+/// accepts connections when native TLS is on.
+pub async fn healthcheck(config: &Config) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut address = config.listen_addr;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+        if config.tls.is_some() {
+            return Some(true);
+        }
+        let request = format!("GET /health/ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.ok()?;
+        Some(response.starts_with(b"HTTP/1.1 200"))
+    };
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(3), attempt).await,
+        Ok(Some(true))
+    )
+}

@@ -90,6 +90,19 @@ pub struct Config {
     /// `SOMNIUM_EMERGENCY_ACCESS_MINUTES`, 5 to 240, default 60: how long a break-glass grant
     /// lasts.
     pub emergency_access_lifetime: Duration,
+    /// `SOMNIUM_SHUTDOWN_GRACE_SECONDS`, 1 to 300, default 30: how long in-flight requests may
+    /// finish after SIGTERM.
+    pub shutdown_grace: std::time::Duration,
+    /// `SOMNIUM_LOG_FORMAT`: `json` (the default in production) or `text` (in development).
+    pub log_format: LogFormat,
+    /// `RUST_LOG`, default `info`: the log filter.
+    pub log_filter: String,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where traces and metrics go; unset turns telemetry off.
+    pub otlp_endpoint: Option<String>,
+    /// `OTEL_SERVICE_NAME`, default `somnium`.
+    pub otel_service_name: String,
+    /// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs added to every span and metric.
+    pub otel_resource_attributes: Vec<(String, String)>,
     /// `SOMNIUM_PASSWORD_POLICY` (`hospital` or `nist`).
     pub password_preset: PolicyPreset,
     /// `SOMNIUM_PASSWORD_MIN_LENGTH`, 8 to 128; default 8 (hospital) or 15 (nist).
@@ -97,6 +110,13 @@ pub struct Config {
     /// `SOMNIUM_PASSWORD_BLOCKLIST_FILE`: a file of common passwords (one per line) used instead
     /// of the shipped list of 10,000.
     pub password_blocklist_file: Option<PathBuf>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
 }
 
 /// The certificate chain and private key of native TLS, both PEM files.
@@ -195,7 +215,7 @@ impl Config {
         };
 
         let default_cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Ok(Self {
+        let config = Self {
             environment,
             listen_addr,
             data_dir,
@@ -237,6 +257,28 @@ impl Config {
                 60,
                 5..=240,
             )?),
+            shutdown_grace: std::time::Duration::from_secs(number(
+                &get,
+                "SOMNIUM_SHUTDOWN_GRACE_SECONDS",
+                30,
+                1..=300,
+            )?),
+            log_format: match get("SOMNIUM_LOG_FORMAT").as_deref() {
+                None if production => LogFormat::Json,
+                None => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some("text") => LogFormat::Text,
+                Some(other) => {
+                    return Err(invalid(
+                        "SOMNIUM_LOG_FORMAT",
+                        format!("`{other}` is not a format; use json or text"),
+                    ))
+                }
+            },
+            log_filter: get("RUST_LOG").unwrap_or_else(|| "info".into()),
+            otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            otel_service_name: get("OTEL_SERVICE_NAME").unwrap_or_else(|| "somnium".into()),
+            otel_resource_attributes: resource_attributes(get("OTEL_RESOURCE_ATTRIBUTES"))?,
             audit_retention: Duration::days(number(&get, "SOMNIUM_AUDIT_RETENTION_DAYS", 2557, 2190..=36_500)?),
             password_preset: match get("SOMNIUM_PASSWORD_POLICY") {
                 None => PolicyPreset::Hospital,
@@ -252,12 +294,64 @@ impl Config {
                 Some(_) => Some(number(&get, "SOMNIUM_PASSWORD_MIN_LENGTH", 8, 8..=128)?),
             },
             password_blocklist_file: get("SOMNIUM_PASSWORD_BLOCKLIST_FILE").map(PathBuf::from),
-        })
+        };
+        config.check_production()
+    }
+
+    /// Applies the rules production adds on top of each variable's own range.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the variable and the fix.
+    fn check_production(self) -> Result<Self, ConfigError> {
+        if self.environment != Environment::Production {
+            return Ok(self);
+        }
+        let filter = self.log_filter.to_ascii_lowercase();
+        if filter.contains("debug") || filter.contains("trace") {
+            return Err(invalid(
+                "RUST_LOG",
+                "debug and trace logging are refused in production, because they may record request data; use info",
+            ));
+        }
+        if self.is_sqlite() {
+            return Err(invalid(
+                "DATABASE_URL",
+                "SQLite is the development default; production needs postgres://user:password@host/database",
+            ));
+        }
+        if self.tls.is_none() && self.trusted_proxies.is_empty() {
+            return Err(invalid(
+                "SOMNIUM_TLS_CERT",
+                "production refuses plain HTTP: set SOMNIUM_TLS_CERT and SOMNIUM_TLS_KEY, or SOMNIUM_TRUSTED_PROXIES \
+                 for the TLS-terminating proxy in front",
+            ));
+        }
+        Ok(self)
     }
 
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+fn resource_attributes(value: Option<String>) -> Result<Vec<(String, String)>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                invalid(
+                    "OTEL_RESOURCE_ATTRIBUTES",
+                    format!("`{pair}` is not key=value; write deployment.environment=prod,…"),
+                )
+            })?;
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        })
+        .collect()
 }
 
 fn cors_origins(value: Option<String>) -> Result<Vec<String>, ConfigError> {
@@ -479,6 +573,28 @@ mod tests {
     fn production_requires_a_database_url() {
         let error = Config::from_vars(&vars(&[("SOMNIUM_ENV", "production")])).unwrap_err();
         assert_eq!(error.variable, "DATABASE_URL");
+    }
+
+    #[test]
+    fn production_refuses_plain_http_sqlite_and_debug_logs() {
+        let base = [
+            ("SOMNIUM_ENV", "production"),
+            ("DATABASE_URL", "postgres://db/somnium"),
+            ("SOMNIUM_SIGNING_KEY_FILE", "/run/secrets/signing-key.pem"),
+        ];
+        let error = Config::from_vars(&vars(&base)).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_TLS_CERT");
+
+        let behind_proxy = [&base[..], &[("SOMNIUM_TRUSTED_PROXIES", "10.0.0.0/8")]].concat();
+        let config = Config::from_vars(&vars(&behind_proxy)).unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
+
+        let debug = [&behind_proxy[..], &[("RUST_LOG", "somnium=debug")]].concat();
+        assert_eq!(Config::from_vars(&vars(&debug)).unwrap_err().variable, "RUST_LOG");
+
+        let mut sqlite = behind_proxy.clone();
+        sqlite[1] = ("DATABASE_URL", "sqlite:///tmp/x.db");
+        assert_eq!(Config::from_vars(&vars(&sqlite)).unwrap_err().variable, "DATABASE_URL");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod telemetry;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -40,11 +41,15 @@ pub use somnium_domain::ports::Clock as ClockPort;
 #[derive(Clone, Default)]
 pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
+    /// Set when shutdown begins; readiness turns false from then on.
+    pub shutting_down: Arc<AtomicBool>,
 }
 
 /// A built Somnium, bound to its port and ready to serve.
 pub struct Application {
     port: u16,
+    shutting_down: Arc<AtomicBool>,
+    grace: std::time::Duration,
     acceptor: BoxAcceptor,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
 }
@@ -56,6 +61,7 @@ impl Application {
     /// Fails with the cause when the database, the key or the address cannot be used.
     pub async fn build(config: &Config, overrides: Overrides) -> anyhow::Result<Self> {
         let connection = open_database(config).await?;
+        let shutting_down = overrides.shutting_down.clone();
         let (state, guard) = build_state(config, connection, overrides).await?;
 
         let acceptor = bind(config).await?;
@@ -68,6 +74,8 @@ impl Application {
         use poem::EndpointExt;
         Ok(Self {
             port,
+            shutting_down,
+            grace: config.shutdown_grace,
             acceptor,
             endpoint: http::app(state, guard).await.boxed(),
         })
@@ -86,8 +94,18 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(port = self.port, "somnium is serving");
+        let shutting_down = self.shutting_down.clone();
+        let grace = self.grace;
+        let shutdown = async move {
+            shutdown.await;
+            shutting_down.store(true, Ordering::Release);
+            tracing::info!(
+                grace_seconds = grace.as_secs(),
+                "shutting down: no new connections, finishing in-flight requests"
+            );
+        };
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(std::time::Duration::from_secs(30)))
+            .run_with_graceful_shutdown(self.endpoint, shutdown, Some(grace))
             .await
             .context("the HTTP server stopped on an error")?;
         tracing::info!("somnium stopped");
@@ -153,7 +171,11 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_signing_key(source: &SigningKeySource) -> anyhow::Result<SigningKey> {
+/// Loads the signing key named by the configuration.
+///
+/// # Errors
+/// Fails with the variable to fix when the key cannot be read or parsed.
+pub fn load_signing_key(source: &SigningKeySource) -> anyhow::Result<SigningKey> {
     let key = match source {
         SigningKeySource::Pem(pem) => SigningKey::from_pem(pem.as_bytes()).context("SOMNIUM_SIGNING_KEY is invalid")?,
         SigningKeySource::File(path) => {
@@ -180,7 +202,7 @@ async fn build_state(
     };
     let access_tokens = Arc::new(Es256AccessTokens::new(jwt_settings, &signing_key, &[])?);
     let hasher = Argon2idHasher::new(config.argon2, config.hash_concurrency).map_err(anyhow::Error::msg)?;
-    let clock: Arc<dyn Clock> = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+    let clock: Arc<dyn Clock> = overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
     let audit: Arc<dyn AuditLog> = Arc::new(SqlAuditLog::new(connection.clone()));
     let limits = build_limits(config, clock.clone(), audit.clone())?;
     let retention = config.access_token_lifetime + config.jwt_leeway + time::Duration::seconds(60);
@@ -241,7 +263,11 @@ async fn build_state(
         jwks: Arc::new(access_tokens.jwks().clone()),
         access_tokens,
         clock,
-        readiness: Arc::new(DatabaseProbe(connection)),
+        readiness: Arc::new(ServiceProbe {
+            connection,
+            redis: limits.redis.clone(),
+            shutting_down: overrides.shutting_down.clone(),
+        }),
         revocations,
         csrf,
     };
@@ -264,6 +290,7 @@ fn password_policy(config: &Config) -> anyhow::Result<PasswordPolicy> {
 struct Limits {
     lockout: Arc<dyn LockoutStore>,
     rate_limiter: Arc<dyn RateLimiter>,
+    redis: Option<Arc<RedisStore>>,
 }
 
 /// Keeps lockout and rate limits in Redis when `REDIS_URL` is set, with this process as the
@@ -273,6 +300,7 @@ fn build_limits(config: &Config, clock: Arc<dyn Clock>, audit: Arc<dyn AuditLog>
         return Ok(Limits {
             lockout: Arc::new(MemoryLockout::default()),
             rate_limiter: Arc::new(GovernorRateLimiter::new(clock)),
+            redis: None,
         });
     };
 
@@ -303,10 +331,11 @@ fn build_limits(config: &Config, clock: Arc<dyn Clock>, audit: Arc<dyn AuditLog>
     Ok(Limits {
         lockout: Arc::new(FallbackLockout::new(RedisLockout::new(store.clone()), health.clone())),
         rate_limiter: Arc::new(FallbackRateLimiter::new(
-            RedisRateLimiter::new(store),
+            RedisRateLimiter::new(store.clone()),
             GovernorRateLimiter::new(clock),
             health,
         )),
+        redis: Some(store),
     })
 }
 
@@ -334,11 +363,25 @@ pub async fn auth_service_with(config: &Config, overrides: Overrides) -> anyhow:
     Ok(state.auth)
 }
 
-struct DatabaseProbe(DatabaseConnection);
+/// Ready while the database, and Redis when configured, answer and no shutdown has begun.
+struct ServiceProbe {
+    connection: DatabaseConnection,
+    redis: Option<Arc<RedisStore>>,
+    shutting_down: Arc<AtomicBool>,
+}
 
 #[async_trait]
-impl ReadinessProbe for DatabaseProbe {
+impl ReadinessProbe for ServiceProbe {
     async fn is_ready(&self) -> bool {
-        storage::ping(&self.0).await
+        if self.shutting_down.load(Ordering::Acquire) {
+            return false;
+        }
+        if !storage::ping(&self.connection).await {
+            return false;
+        }
+        match &self.redis {
+            Some(redis) => redis.ping().await,
+            None => true,
+        }
     }
 }

@@ -40,11 +40,24 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Validate the configuration, the signing key and the TLS files without starting.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Exit 0 when the local instance is ready (for container health checks), 1 otherwise.
+    Healthcheck,
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Read and validate the configuration, then exit 0 or 2 with a message naming the variable.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -74,12 +87,31 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.environment);
+    telemetry::init(&config);
 
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => somnium::open_database(&config).await.map(|_| ()),
         Command::Openapi => unreachable!("handled before the configuration is read"),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => match admin::check_config(&config) {
+            Ok(()) => {
+                println!("configuration is valid");
+                Ok(())
+            }
+            Err(error) => {
+                eprintln!("somnium: invalid configuration: {error:#}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Healthcheck => {
+            return if admin::healthcheck(&config).await {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
+        }
         Command::CreateAdmin {
             email,
             full_name,

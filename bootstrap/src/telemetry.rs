@@ -2,16 +2,22 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Environment;
+use crate::config::{Config, LogFormat};
 
-/// Installs the global subscriber. `RUST_LOG` overrides the default level of `info`.
-pub fn init(environment: Environment) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+/// Installs the global subscriber with the configured filter (`RUST_LOG`) and format.
+pub fn init(config: &Config) {
+    let filter = EnvFilter::try_new(format!("{},sqlx=warn,sea_orm=warn", config.log_filter))
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match environment {
-        Environment::Production => builder.json().flatten_event(true).init(),
-        Environment::Development => builder.init(),
+    match config.log_format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+        LogFormat::Text => builder.init(),
     }
 }

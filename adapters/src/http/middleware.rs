@@ -62,6 +62,7 @@ impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut request: Request) -> poem::Result<Self::Output> {
+        let started = std::time::Instant::now();
         let request_id = accepted_request_id(&request).unwrap_or_else(new_request_id);
         request.extensions_mut().insert(RequestId(request_id.clone()));
         let client_ip = resolve_client_ip(&request, &self.settings.transport.trusted_proxies);
@@ -113,8 +114,12 @@ impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
+        let status = response.status().as_u16();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         if response.status().is_server_error() {
-            tracing::error!(%request_id, %method, %path, status = response.status().as_u16(), "request failed");
+            tracing::error!(%request_id, %method, %path, status, latency_ms, "request failed");
+        } else {
+            tracing::info!(%request_id, %method, %path, status, latency_ms, "request");
         }
         Ok(response)
     }
