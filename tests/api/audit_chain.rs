@@ -210,7 +210,10 @@ async fn prune_case(backend: Backend) {
     // Eight years later, the events above are outside the default seven-year retention.
     let clock = std::sync::Arc::new(somnium_tests::TestClock::default());
     clock.advance(time::Duration::days(8 * 365));
-    let overrides = somnium::Overrides { clock: Some(clock) };
+    let overrides = somnium::Overrides {
+        clock: Some(clock),
+        ..somnium::Overrides::default()
+    };
     let auth = somnium::auth_service_with(&app.config, overrides).await.unwrap();
     let context = Default::default();
     auth.verify_audit_trail(None, &context).await.unwrap();

@@ -92,6 +92,7 @@ impl TestApp {
         let clock = Arc::new(TestClock::default());
         let overrides = Overrides {
             clock: Some(clock.clone()),
+            ..Overrides::default()
         };
         let application = Application::build(&config, overrides).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", application.port());
@@ -140,6 +141,7 @@ impl TestApp {
         let clock = Arc::new(TestClock::default());
         let overrides = Overrides {
             clock: Some(clock.clone()),
+            ..Overrides::default()
         };
         let application = Application::build(&config, overrides).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", application.port());
