@@ -66,7 +66,8 @@ impl AuthService {
             }),
             ..caller.clone()
         };
-        let token = self.ports.access_tokens.issue(&claims, now)?;
+        let limits = self.settings.sessions.limits(caller.role);
+        let token = self.ports.access_tokens.issue(&claims, now, limits.idle)?;
         tracing::warn!(grant_id = %grant.id, "emergency access granted");
         Ok((grant, token))
     }

@@ -93,7 +93,7 @@ impl AuthService {
         let access_token = self
             .ports
             .access_tokens
-            .issue(&claims, now)
+            .issue(&claims, now, session.idle_limit(&limits))
             .map_err(UnexpectedError::from)?;
         let device_token = self
             .ports
@@ -101,10 +101,15 @@ impl AuthService {
             .issue(user.id, now)
             .map_err(UnexpectedError::from)?;
         tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
+        tracing::info!(target: "somnium::metrics", outcome = "success", monotonic_counter.somnium_logins = 1_u64);
 
         Ok(TokenPair {
             access_token,
-            refresh_expires_in_seconds: (first_token.expires_at - now).whole_seconds(),
+            // The refresh token is unusable once the session idles past its limit, so the
+            // client is told the earlier of the two.
+            refresh_expires_in_seconds: (first_token.expires_at - now)
+                .min(session.idle_limit(&limits))
+                .whole_seconds(),
             refresh_token,
             session_id: session.id,
             device_token: Some(device_token),
@@ -250,6 +255,7 @@ impl AuthService {
             .await?;
         for (scope, until) in outcome.new_locks {
             tracing::warn!(user_id = %user.id, scope = scope.as_str(), %until, "account locked after failed logins");
+            tracing::info!(target: "somnium::metrics", scope = scope.as_str(), monotonic_counter.somnium_lockouts = 1_u64);
             self.record_login_event(AuditEventType::AccountLocked, Some(user), scope_detail(scope), context)
                 .await?;
         }
@@ -297,8 +303,9 @@ impl AuthService {
         context: &RequestContext,
     ) -> Result<(), LoginError> {
         let user_id = user.map(|user| user.id);
-        if event_type == AuditEventType::LoginFailed {
+        if event_type == AuditEventType::LoginFailed || event_type == AuditEventType::LoginBlocked {
             tracing::info!(user_id = user_id.map(tracing::field::display), reason, "login failed");
+            tracing::info!(target: "somnium::metrics", outcome = "failure", reason, monotonic_counter.somnium_logins = 1_u64);
         }
         let outcome = match event_type {
             AuditEventType::AccountUnlocked => AuditOutcome::Success,

@@ -107,6 +107,7 @@ impl AuthService {
         {
             RotationOutcome::Rotated => {
                 tracing::info!(session_id = %record.session.id, "refresh token rotated");
+                tracing::info!(target: "somnium::metrics", kind = "rotation", monotonic_counter.somnium_refreshes = 1_u64);
                 let expires_at = rotation.successor.expires_at;
                 self.token_pair(record, successor, expires_at, now, context)
                     .await
@@ -192,6 +193,7 @@ impl AuthService {
             });
             self.ports.audit.record(&event).await.map_err(UnexpectedError::from)?;
             tracing::info!(session_id = %record.session.id, "spent refresh token presented within the grace period");
+            tracing::info!(target: "somnium::metrics", kind = "grace_retry", monotonic_counter.somnium_refreshes = 1_u64);
             return self.token_pair(record, successor, expires_at, now, context).await;
         }
 
@@ -206,6 +208,7 @@ impl AuthService {
         context: &RequestContext,
     ) -> Result<(), RefreshError> {
         tracing::warn!(session_id = %record.session.id, user_id = %record.session.user_id, "refresh token reuse detected; revoking the family");
+        tracing::info!(target: "somnium::metrics", kind = "reuse", monotonic_counter.somnium_refresh_token_reuse = 1_u64);
         let event = self.audit_event(EventFacts {
             event_type: AuditEventType::RefreshTokenReuseDetected,
             outcome: AuditOutcome::Failure,
@@ -251,6 +254,7 @@ impl AuthService {
             .active_for_session(record.session.id, now)
             .await
             .map_err(UnexpectedError::from)?;
+        let limits = self.settings.sessions.limits(user.role);
         let claims = AccessTokenClaims {
             user_id: user.id,
             email: user.email.as_str().to_owned(),
@@ -267,12 +271,15 @@ impl AuthService {
         let access_token = self
             .ports
             .access_tokens
-            .issue(&claims, now)
+            .issue(&claims, now, record.session.idle_limit(&limits))
             .map_err(UnexpectedError::from)?;
         Ok(TokenPair {
             access_token,
             refresh_token,
-            refresh_expires_in_seconds: (refresh_expires_at - now).whole_seconds().max(0),
+            refresh_expires_in_seconds: (refresh_expires_at - now)
+                .min(record.session.idle_limit(&limits))
+                .whole_seconds()
+                .max(0),
             session_id: record.session.id,
             device_token: None,
         })

@@ -112,7 +112,7 @@ pub struct Config {
     pub password_blocklist_file: Option<PathBuf>,
 }
 
-/// How log lines are written.
+/// The format of log lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -125,6 +125,60 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
+
+/// Every `SOMNIUM_*` variable the configuration reads; any other is a misspelling and rejected.
+const KNOWN_VARIABLES: &[&str] = &[
+    "SOMNIUM_ACCESS_TOKEN_TTL_SECONDS",
+    "SOMNIUM_ARGON2_ITERATIONS",
+    "SOMNIUM_ARGON2_MEMORY_KIB",
+    "SOMNIUM_ARGON2_PARALLELISM",
+    "SOMNIUM_AUDIT_RETENTION_DAYS",
+    "SOMNIUM_CORS_ORIGINS",
+    "SOMNIUM_DATA_DIR",
+    "SOMNIUM_DB_MAX_CONNECTIONS",
+    "SOMNIUM_EMERGENCY_ACCESS_MINUTES",
+    "SOMNIUM_ENV",
+    "SOMNIUM_HASH_CONCURRENCY",
+    "SOMNIUM_JWT_AUDIENCE",
+    "SOMNIUM_JWT_ISSUER",
+    "SOMNIUM_JWT_LEEWAY_SECONDS",
+    "SOMNIUM_LISTEN_ADDR",
+    "SOMNIUM_LOCKOUT_ACCOUNT_MAX_SECONDS",
+    "SOMNIUM_LOCKOUT_ACCOUNT_SECONDS",
+    "SOMNIUM_LOCKOUT_ACCOUNT_THRESHOLD",
+    "SOMNIUM_LOCKOUT_ACCOUNT_WINDOW_SECONDS",
+    "SOMNIUM_LOCKOUT_CLIENT_SECONDS",
+    "SOMNIUM_LOCKOUT_CLIENT_THRESHOLD",
+    "SOMNIUM_LOCKOUT_DEVICE_SECONDS",
+    "SOMNIUM_LOCKOUT_DEVICE_THRESHOLD",
+    "SOMNIUM_LOG_FORMAT",
+    "SOMNIUM_PASSWORD_BLOCKLIST_FILE",
+    "SOMNIUM_PASSWORD_MIN_LENGTH",
+    "SOMNIUM_PASSWORD_POLICY",
+    "SOMNIUM_RATE_LIMIT_DEFAULT",
+    "SOMNIUM_RATE_LIMIT_LOGIN",
+    "SOMNIUM_RATE_LIMIT_REFRESH",
+    "SOMNIUM_RATE_LIMIT_REGISTER",
+    "SOMNIUM_REDIS_PREFIX",
+    "SOMNIUM_REDIS_TIMEOUT_MS",
+    "SOMNIUM_REFRESH_GRACE_SECONDS",
+    "SOMNIUM_SESSION_ABSOLUTE_SECONDS",
+    "SOMNIUM_SESSION_IDLE_SECONDS",
+    "SOMNIUM_SESSION_REMEMBER_ME_IDLE_SECONDS",
+    "SOMNIUM_SHUTDOWN_GRACE_SECONDS",
+    "SOMNIUM_SIGNING_KEY",
+    "SOMNIUM_SIGNING_KEY_FILE",
+    "SOMNIUM_TLS_CERT",
+    "SOMNIUM_TLS_KEY",
+    "SOMNIUM_TRUSTED_PROXIES",
+];
+
+/// Variables that may also be set per role, with the role as a suffix.
+const PER_ROLE_VARIABLES: [&str; 3] = [
+    "SOMNIUM_SESSION_IDLE_SECONDS",
+    "SOMNIUM_SESSION_REMEMBER_ME_IDLE_SECONDS",
+    "SOMNIUM_SESSION_ABSOLUTE_SECONDS",
+];
 
 /// A configuration error that names the variable and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +209,7 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the first variable that is missing or invalid.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        reject_unknown_variables(vars)?;
         let get = |name: &str| {
             vars.get(name)
                 .map(|value| value.trim().to_owned())
@@ -334,6 +389,37 @@ impl Config {
     }
 }
 
+/// Rejects a `SOMNIUM_*` variable the configuration does not read, so a misspelled limit is an
+/// error instead of a silently ignored setting. `SOMNIUM_TEST_*` belongs to the test suite.
+fn reject_unknown_variables(vars: &HashMap<String, String>) -> Result<(), ConfigError> {
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for name in names {
+        if !name.starts_with("SOMNIUM_")
+            || name.starts_with("SOMNIUM_TEST_")
+            || KNOWN_VARIABLES.contains(&name.as_str())
+        {
+            continue;
+        }
+        let per_role = PER_ROLE_VARIABLES.iter().any(|base| {
+            name.strip_prefix(base)
+                .and_then(|suffix| suffix.strip_prefix('_'))
+                .is_some_and(|role| role.parse::<Role>().is_ok())
+        });
+        if per_role {
+            continue;
+        }
+        // The name lives for the rest of the process, which is about to exit with this error.
+        let variable: &'static str = Box::leak(name.clone().into_boxed_str());
+        return Err(invalid(
+            variable,
+            "is not a variable Somnium reads; check the spelling (infra/.env.example lists every variable, and per-role \
+             session limits end in _ADMIN, _ECMO_SPECIALIST, _PHYSICIAN, _NURSE or _PATIENT)",
+        ));
+    }
+    Ok(())
+}
+
 fn resource_attributes(value: Option<String>) -> Result<Vec<(String, String)>, ConfigError> {
     let Some(value) = value else {
         return Ok(Vec::new());
@@ -414,7 +500,10 @@ fn rate_limits(get: &impl Fn(&str) -> Option<String>) -> Result<RateLimits, Conf
         Some(text) => parse_rate(&text).ok_or_else(|| {
             invalid(
                 variable,
-                format!("`{text}` is not a rate; write it as <count>/<second|minute|hour|day>, such as 5/minute"),
+                format!(
+                    "`{text}` is not a rate; write it as <count>/<second|minute|hour|day> with a count from 1 to \
+                     1000000, such as 5/minute"
+                ),
             )
         }),
     };
@@ -646,6 +735,16 @@ mod tests {
 
         let error = Config::from_vars(&vars(&[("SOMNIUM_SESSION_ABSOLUTE_SECONDS_NURSE", "9999999")])).unwrap_err();
         assert_eq!(error.variable, "SOMNIUM_SESSION_ABSOLUTE_SECONDS_NURSE");
+    }
+
+    #[test]
+    fn misspelled_variables_are_rejected() {
+        let error = Config::from_vars(&vars(&[("SOMNIUM_RATE_LIMIT_FOO", "5/minute")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_RATE_LIMIT_FOO");
+        let error = Config::from_vars(&vars(&[("SOMNIUM_SESSION_IDLE_SECONDS_DOCTOR", "60")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_SESSION_IDLE_SECONDS_DOCTOR");
+        assert!(Config::from_vars(&vars(&[("SOMNIUM_SESSION_IDLE_SECONDS_NURSE", "600")])).is_ok());
+        assert!(Config::from_vars(&vars(&[("SOMNIUM_TEST_DATABASE_URL", "postgres://x")])).is_ok());
     }
 
     #[test]

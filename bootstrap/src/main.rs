@@ -87,7 +87,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&config);
+    let telemetry = match telemetry::init(&config) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("somnium: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
 
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
@@ -124,6 +130,7 @@ async fn main() -> ExitCode {
             command: AuditCommand::Prune { before },
         } => admin::prune_audit(&config, &before).await,
     };
+    telemetry.shutdown();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -135,10 +142,18 @@ async fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     if config.environment == Environment::Development {
+        let database = if config.is_sqlite() {
+            "SQLite under the data directory"
+        } else {
+            "DATABASE_URL"
+        };
+        let key = match &config.signing_key {
+            somnium::SigningKeySource::Generated(_) => "a signing key generated under the data directory",
+            _ => "the configured signing key",
+        };
         tracing::warn!(
             data_dir = %config.data_dir.display(),
-            "running in DEVELOPMENT mode: SQLite and a generated signing key under the data directory; \
-             set SOMNIUM_ENV=production for real deployments"
+            "running in DEVELOPMENT mode with {database} and {key}; set SOMNIUM_ENV=production for real deployments"
         );
     }
     let application = Application::build(&config, Overrides::default())

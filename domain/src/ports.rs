@@ -339,9 +339,17 @@ pub enum AccessTokenError {
 pub trait AccessTokenIssuer: Send + Sync {
     /// Signs an access token with the given claims, valid from `now`.
     ///
+    ///
     /// # Errors
     /// [`AccessTokenError::Signing`] when the signing key fails.
-    fn issue(&self, claims: &AccessTokenClaims, now: OffsetDateTime) -> Result<IssuedAccessToken, AccessTokenError>;
+    /// The token lives for the configured lifetime, or `max_lifetime` when that is shorter, so
+    /// no access token outlives the idle limit of its session.
+    fn issue(
+        &self,
+        claims: &AccessTokenClaims,
+        now: OffsetDateTime,
+        max_lifetime: time::Duration,
+    ) -> Result<IssuedAccessToken, AccessTokenError>;
 }
 
 /// Verifies access tokens.

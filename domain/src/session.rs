@@ -50,6 +50,15 @@ impl Session {
         self.revoked_at.is_none() && now < self.expires_at
     }
 
+    /// The idle limit that applies to this session.
+    pub fn idle_limit(&self, limits: &SessionLimits) -> Duration {
+        if self.remember_me {
+            limits.remember_me_idle
+        } else {
+            limits.idle
+        }
+    }
+
     /// Expiry of a refresh token minted now, capped at the session's absolute end.
     pub fn refresh_expiry(&self, now: OffsetDateTime) -> OffsetDateTime {
         let lifetime = if self.remember_me {

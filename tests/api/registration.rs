@@ -76,6 +76,17 @@ on_both_backends! {
         assert_eq!(fields, [("email", "invalid_format"), ("password", "too_short"), ("full_name", "markup")]);
     }
 
+    async fn short_password_lists_every_broken_rule(app: TestApp) {
+        let response = app.register("bob@example.test", "bob123", "Bob Smith").await;
+        assert_eq!(response.status(), 422);
+        let problem: Value = response.json().await.unwrap();
+        let codes: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|error| error["code"].as_str().unwrap()).collect();
+        for code in ["too_short", "missing_uppercase", "missing_symbol", "sequential_characters", "contains_email"] {
+            assert!(codes.contains(&code), "{code} missing from {codes:?}");
+        }
+        assert_eq!(problem["detail"], "invalid fields: password");
+    }
+
     async fn password_length_is_counted_in_characters(app: TestApp) {
         let seven = strong_password(7);
         assert_eq!(app.register(&unique_email(), &seven, "Short").await.status(), 422);

@@ -255,3 +255,35 @@ async fn revocation_reaches_other_instance_sqlite_redis() {
 async fn revocation_reaches_other_instance_postgres_redis() {
     revocation_reaches_other_instance(Backend::Postgres, LimitStore::Redis).await;
 }
+
+async fn access_token_capped_case(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |config| {
+        config.sessions.default = SessionLimits {
+            idle: Duration::minutes(2),
+            ..SessionLimits::default()
+        };
+    })
+    .await
+    else {
+        return;
+    };
+    let user = app.signed_in_user().await;
+    let (_, claims) = somnium_tests::jwt_parts(&user.access_token);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120,
+        "no access token outlives the idle limit"
+    );
+    app.clock.advance(Duration::minutes(3));
+    assert_eq!(app.me(&user.access_token).await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_token_never_outlives_the_idle_limit_sqlite() {
+    access_token_capped_case(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_token_never_outlives_the_idle_limit_postgres() {
+    access_token_capped_case(Backend::Postgres).await;
+}

@@ -210,12 +210,14 @@ async fn production_ignores_forwarded_proto_from_untrusted_peers() {
         .build()
         .unwrap();
     let spoofed = client
-        .get(app.url("/health/live"))
+        .get(app.url("/docs"))
         .header("x-forwarded-proto", "https")
         .send()
         .await
         .unwrap();
     assert_eq!(spoofed.status(), 308, "an untrusted peer cannot claim TLS");
+    let probe = client.get(app.url("/health/ready")).send().await.unwrap();
+    assert_eq!(probe.status(), 200, "health probes are answered over plain HTTP");
 }
 
 /// Writes a self-signed certificate for `localhost` with the openssl command line.

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use somnium_domain::ports::{HasherError, PasswordHasher};
 use somnium_domain::{Password, PasswordHash};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 /// Argon2id cost parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,8 +67,10 @@ impl Argon2idHasher {
             .await
             .expect("the hashing semaphore is never closed");
         let argon2 = self.argon2.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| work(&argon2)))
+        // The wait is traced as a child span on this task. No span handle is moved to the
+        // blocking pool: one dropped there can keep the request's trace open and unexported.
+        tokio::task::spawn_blocking(move || work(&argon2))
+            .instrument(tracing::info_span!("argon2id"))
             .await
             .map_err(|error| HasherError::Unexpected(Box::new(error)))
     }

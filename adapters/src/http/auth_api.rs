@@ -128,7 +128,7 @@ impl AuthApi {
             }
             Err(RegisterError::EmailTaken) => RegisterResponse::EmailTaken(Json(Problem::new(
                 ProblemKind::EmailTaken,
-                "an account with this email already exists; sign in or reset the password",
+                "an account with this email already exists; sign in instead",
             ))),
             Err(RegisterError::Unexpected(error)) => RegisterResponse::Internal(internal(&error)),
         }

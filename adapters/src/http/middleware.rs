@@ -12,6 +12,7 @@ use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::error::{AuthorizationError, ParseParamError, ParsePathError, ParseRequestPayloadError};
 use rand::rngs::OsRng;
 use rand::RngCore;
+use tracing::Instrument;
 
 use super::client_ip::{resolve_client_ip, ClientIp};
 use super::cookies::CsrfError;
@@ -82,6 +83,13 @@ impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
             .map(str::to_owned);
         let transport = &self.settings.transport;
 
+        let span = tracing::info_span!(
+            "request",
+            http.request.method = %method,
+            url.path = %path,
+            http.response.status_code = tracing::field::Empty,
+            request_id = %request_id,
+        );
         let response = CURRENT_REQUEST
             .scope(info, async {
                 // A panic anywhere below, in a handler or in a guard, becomes a 500 problem and
@@ -95,6 +103,7 @@ impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
                 let guarded = AssertUnwindSafe(self.guarded(request)).catch_unwind().await;
                 guarded.unwrap_or_else(|panic| PanicToProblem.get_response(panic))
             })
+            .instrument(span.clone())
             .await;
 
         let mut response = response;
@@ -116,6 +125,8 @@ impl<E: Endpoint> Endpoint for RequestGuardEndpoint<E> {
         }
         let status = response.status().as_u16();
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        span.record("http.response.status_code", status);
+        tracing::info!(target: "somnium::metrics", method = %method, status, monotonic_counter.somnium_http_requests = 1_u64, histogram.somnium_http_request_duration_ms = latency_ms);
         if response.status().is_server_error() {
             tracing::error!(%request_id, %method, %path, status, latency_ms, "request failed");
         } else {
@@ -272,7 +283,7 @@ fn problem_for(error: &poem::Error) -> ProblemResponse {
         return ProblemResponse::unauthorized(
             Problem::new(
                 ProblemKind::InvalidToken,
-                "send an access token in the Authorization header: Bearer <token>",
+                "send an access token in the Authorization header (Bearer <token>) or, in cookie mode, the __Host-somnium_access cookie",
             ),
             r#"Bearer realm="somnium""#,
         );

@@ -146,7 +146,12 @@ impl Problem {
     }
 
     pub fn validation(errors: Vec<FieldProblem>) -> Self {
-        let fields: Vec<&str> = errors.iter().map(|error| error.field.as_str()).collect();
+        let mut fields: Vec<&str> = Vec::new();
+        for error in &errors {
+            if !fields.contains(&error.field.as_str()) {
+                fields.push(error.field.as_str());
+            }
+        }
         let detail = format!("invalid fields: {}", fields.join(", "));
         Self {
             errors: Some(errors),

@@ -56,6 +56,7 @@ impl RateLimitGuard {
             Ok(decision) => {
                 if !decision.allowed {
                     tracing::info!(route_class = class, "rate limit exceeded");
+                    tracing::info!(target: "somnium::metrics", route_class = class, monotonic_counter.somnium_rate_limit_rejections = 1_u64);
                 }
                 Some(decision)
             }

@@ -59,12 +59,17 @@ impl TransportSettings {
                 })
     }
 
-    /// In production, responds to a plain-HTTP request before it is processed: a GET or HEAD (a
-    /// browser navigating) is redirected to HTTPS with 308, anything else gets a 400, because
+    /// In production, responds to a plain-HTTP request before it is processed. A GET or HEAD (a
+    /// browser navigating) is redirected to HTTPS with 308. Anything else gets a 400, because
     /// redirecting an API call would hide that its credentials already crossed the network in
     /// the clear.
     pub fn reject_plain_http(&self, request: &Request) -> Option<Response> {
         if !self.production || self.arrived_over_tls(request) {
+            return None;
+        }
+        // Health probes come from the orchestrator over plain HTTP to the pod itself; they carry
+        // no credentials and must not be redirected.
+        if request.uri().path().starts_with("/health/") {
             return None;
         }
         if matches!(*request.method(), Method::GET | Method::HEAD) {

@@ -61,19 +61,24 @@ impl RegisterBody {
     /// Validates every field and reports all invalid ones at once.
     pub fn try_into_domain(self) -> Result<RegisterRequest, Vec<FieldProblem>> {
         let email = Email::parse(&self.email).map_err(email_problem);
-        let password = Password::new(SecretString::from(self.password)).map_err(password_problem);
         let full_name = FullName::parse(&self.full_name).map_err(full_name_problem);
+        let password = SecretString::from(self.password);
 
-        match (email, password, full_name) {
-            (Ok(email), Ok(password), Ok(full_name)) => Ok(RegisterRequest {
+        match (email, full_name) {
+            // Length is one rule of the password policy, which the use case checks with all the
+            // others once the email and name it compares against are valid.
+            (Ok(email), Ok(full_name)) => Ok(RegisterRequest {
                 email,
-                password,
+                password: Password::presented(password),
                 full_name,
             }),
-            (email, password, full_name) => Err([email.err(), password.err(), full_name.err()]
-                .into_iter()
-                .flatten()
-                .collect()),
+            (email, full_name) => {
+                let password_length = Password::new(password).err().map(password_problem);
+                Err([email.err(), password_length, full_name.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect())
+            }
         }
     }
 }

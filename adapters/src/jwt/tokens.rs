@@ -172,8 +172,17 @@ impl Es256AccessTokens {
 }
 
 impl AccessTokenIssuer for Es256AccessTokens {
-    fn issue(&self, claims: &AccessTokenClaims, now: OffsetDateTime) -> Result<IssuedAccessToken, AccessTokenError> {
-        let lifetime = self.settings.access_token_lifetime;
+    fn issue(
+        &self,
+        claims: &AccessTokenClaims,
+        now: OffsetDateTime,
+        max_lifetime: Duration,
+    ) -> Result<IssuedAccessToken, AccessTokenError> {
+        let lifetime = self
+            .settings
+            .access_token_lifetime
+            .min(max_lifetime)
+            .max(Duration::SECOND);
         let mut header = JwsHeader::new();
         header.set_token_type(ACCESS_TOKEN_TYP);
         header.set_key_id(&self.signing_kid);

@@ -169,6 +169,7 @@ impl RedisStore {
         Ok(connection)
     }
 
+    #[tracing::instrument(name = "redis.script", skip_all)]
     async fn run<T: redis::FromRedisValue>(
         &self,
         script: &Script,

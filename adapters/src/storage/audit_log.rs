@@ -31,16 +31,19 @@ impl SqlAuditLog {
 
 #[async_trait]
 impl AuditLog for SqlAuditLog {
+    #[tracing::instrument(name = "db.audit.record", skip_all)]
     async fn record(&self, event: &AuditEvent) -> Result<(), RepositoryError> {
         let transaction = self.connection.begin().await.map_err(repository_error)?;
         insert_event(&transaction, event).await?;
         transaction.commit().await.map_err(repository_error)
     }
 
+    #[tracing::instrument(name = "db.audit.verify", skip_all)]
     async fn verify(&self) -> Result<ChainVerification, RepositoryError> {
         verify_chain(&self.connection).await
     }
 
+    #[tracing::instrument(name = "db.audit.list", skip_all)]
     async fn list(&self, filter: &AuditFilter, limit: u64) -> Result<AuditEventPage, RepositoryError> {
         let mut query = audit_event::Entity::find().order_by_desc(audit_event::Column::Sequence);
         if let Some(before) = filter.before_sequence {
@@ -87,6 +90,7 @@ impl AuditLog for SqlAuditLog {
         Ok(AuditEventPage { events, next_before })
     }
 
+    #[tracing::instrument(name = "db.audit.prune", skip_all)]
     async fn prune(&self, before: OffsetDateTime, now: OffsetDateTime) -> Result<PruneOutcome, PruneError> {
         prune(&self.connection, before, now).await
     }
@@ -148,6 +152,7 @@ pub(crate) async fn insert_event<C: ConnectionTrait>(
         .exec(connection)
         .await
         .map_err(repository_error)?;
+    tracing::info!(target: "somnium::metrics", event_type = event.event_type.as_str(), monotonic_counter.somnium_audit_appends = 1_u64);
     Ok(())
 }
 

@@ -27,6 +27,7 @@ impl SqlEmergencyGrants {
 
 #[async_trait]
 impl EmergencyGrants for SqlEmergencyGrants {
+    #[tracing::instrument(name = "db.emergency_grants.create", skip_all)]
     async fn create(&self, grant: &EmergencyGrant, event: &AuditEvent) -> Result<(), RepositoryError> {
         let model = emergency_grant::Model {
             id: grant.id,
@@ -48,6 +49,7 @@ impl EmergencyGrants for SqlEmergencyGrants {
         transaction.commit().await.map_err(repository_error)
     }
 
+    #[tracing::instrument(name = "db.emergency_grants.active_for_session", skip_all)]
     async fn active_for_session(
         &self,
         session_id: SessionId,
@@ -66,6 +68,7 @@ impl EmergencyGrants for SqlEmergencyGrants {
             .max_by_key(|grant| grant.expires_at))
     }
 
+    #[tracing::instrument(name = "db.emergency_grants.list", skip_all)]
     async fn list(&self, limit: u64) -> Result<Vec<EmergencyGrant>, RepositoryError> {
         let rows = emergency_grant::Entity::find()
             .order_by_desc(emergency_grant::Column::CreatedAt)
@@ -76,6 +79,7 @@ impl EmergencyGrants for SqlEmergencyGrants {
         Ok(rows.into_iter().map(to_domain).collect())
     }
 
+    #[tracing::instrument(name = "db.emergency_grants.end", skip_all)]
     async fn end(
         &self,
         id: uuid::Uuid,

@@ -27,6 +27,7 @@ impl SqlSessionRepository {
 
 #[async_trait]
 impl SessionRepository for SqlSessionRepository {
+    #[tracing::instrument(name = "db.sessions.create", skip_all)]
     async fn create(
         &self,
         session: &Session,
@@ -56,6 +57,7 @@ impl SessionRepository for SqlSessionRepository {
         transaction.commit().await.map_err(repository_error)
     }
 
+    #[tracing::instrument(name = "db.sessions.find_refresh_token", skip_all)]
     async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>, RepositoryError> {
         let found = refresh_token::Entity::find()
             .filter(refresh_token::Column::TokenHash.eq(token_hash))
@@ -70,6 +72,7 @@ impl SessionRepository for SqlSessionRepository {
         }
     }
 
+    #[tracing::instrument(name = "db.sessions.rotate", skip_all)]
     async fn rotate(&self, rotation: &Rotation, event: &AuditEvent) -> Result<RotationOutcome, RepositoryError> {
         let transaction = self.connection.begin().await.map_err(repository_error)?;
 
@@ -107,6 +110,7 @@ impl SessionRepository for SqlSessionRepository {
         Ok(RotationOutcome::Rotated)
     }
 
+    #[tracing::instrument(name = "db.sessions.revoke", skip_all)]
     async fn revoke(
         &self,
         session_id: SessionId,
@@ -126,6 +130,7 @@ impl SessionRepository for SqlSessionRepository {
         Ok(revoked.rows_affected > 0)
     }
 
+    #[tracing::instrument(name = "db.sessions.find", skip_all)]
     async fn find(&self, session_id: SessionId) -> Result<Option<Session>, RepositoryError> {
         let found = session::Entity::find_by_id(session_id.as_uuid())
             .one(&self.connection)
@@ -134,6 +139,7 @@ impl SessionRepository for SqlSessionRepository {
         Ok(found.map(to_session))
     }
 
+    #[tracing::instrument(name = "db.sessions.list_active", skip_all)]
     async fn list_active(&self, user_id: UserId, now: OffsetDateTime) -> Result<Vec<Session>, RepositoryError> {
         let found = session::Entity::find()
             .filter(session::Column::UserId.eq(user_id.as_uuid()))
@@ -150,6 +156,7 @@ impl SessionRepository for SqlSessionRepository {
         Ok(sessions)
     }
 
+    #[tracing::instrument(name = "db.sessions.revoke_all", skip_all)]
     async fn revoke_all(
         &self,
         user_id: UserId,

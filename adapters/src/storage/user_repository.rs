@@ -27,6 +27,7 @@ impl SqlUserRepository {
 
 #[async_trait]
 impl UserRepository for SqlUserRepository {
+    #[tracing::instrument(name = "db.users.insert", skip_all)]
     async fn insert(&self, new_user: &NewUser, event: &AuditEvent) -> Result<(), InsertUserError> {
         let user = &new_user.user;
         let model = user::Model {
@@ -59,6 +60,7 @@ impl UserRepository for SqlUserRepository {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db.users.find_credentials", skip_all)]
     async fn find_credentials(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, RepositoryError> {
         let found = user::Entity::find()
             .filter(user::Column::EmailNormalized.eq(email.normalized()))
@@ -73,6 +75,7 @@ impl UserRepository for SqlUserRepository {
             .transpose()
     }
 
+    #[tracing::instrument(name = "db.users.find_credentials_by_id", skip_all)]
     async fn find_credentials_by_id(&self, id: UserId) -> Result<Option<PasswordHash>, RepositoryError> {
         let found = user::Entity::find_by_id(id.as_uuid())
             .one(&self.connection)
@@ -81,6 +84,7 @@ impl UserRepository for SqlUserRepository {
         Ok(found.map(|model| PasswordHash::new(model.password_hash)))
     }
 
+    #[tracing::instrument(name = "db.users.find_by_id", skip_all)]
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
         let found = user::Entity::find_by_id(id.as_uuid())
             .one(&self.connection)
@@ -89,6 +93,7 @@ impl UserRepository for SqlUserRepository {
         found.map(to_domain).transpose()
     }
 
+    #[tracing::instrument(name = "db.users.update_password_hash", skip_all)]
     async fn update_password_hash(
         &self,
         id: UserId,
@@ -105,6 +110,7 @@ impl UserRepository for SqlUserRepository {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db.users.change_password", skip_all)]
     async fn change_password(
         &self,
         id: UserId,
@@ -131,6 +137,7 @@ impl UserRepository for SqlUserRepository {
         transaction.commit().await.map_err(repository_error)
     }
 
+    #[tracing::instrument(name = "db.users.list", skip_all)]
     async fn list(&self, filter: &UserFilter, limit: u64) -> Result<UserPage, RepositoryError> {
         let mut query = user::Entity::find()
             .order_by_asc(user::Column::CreatedAt)
@@ -170,6 +177,7 @@ impl UserRepository for SqlUserRepository {
         Ok(UserPage { users, next_after })
     }
 
+    #[tracing::instrument(name = "db.users.update_account", skip_all)]
     async fn update_account(&self, user: &User, at: OffsetDateTime, event: &AuditEvent) -> Result<(), UpdateUserError> {
         let transaction = self.connection.begin().await.map_err(repository_error)?;
         if transaction.get_database_backend() == DbBackend::Postgres {
@@ -202,10 +210,12 @@ impl UserRepository for SqlUserRepository {
         Ok(())
     }
 
+    #[tracing::instrument(name = "db.users.count_active_admins", skip_all)]
     async fn count_active_admins(&self) -> Result<u64, RepositoryError> {
         active_admins(&self.connection).await
     }
 
+    #[tracing::instrument(name = "db.users.recent_password_hashes", skip_all)]
     async fn recent_password_hashes(&self, id: UserId, limit: usize) -> Result<Vec<PasswordHash>, RepositoryError> {
         let rows = password_history::Entity::find()
             .filter(password_history::Column::UserId.eq(id.as_uuid()))
