@@ -201,7 +201,21 @@ impl Config {
     /// # Errors
     /// [`ConfigError`] naming the first variable that is missing or invalid.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(&std::env::vars().collect())
+        let mut vars: HashMap<String, String> = std::env::vars().collect();
+        let production = vars
+            .get("SOMNIUM_ENV")
+            .is_some_and(|value| value.trim() == "production");
+        if !production {
+            // Development reads `.env` from the working directory too; a variable set in the
+            // environment wins over the file. Production takes its settings from the
+            // environment only, where the deployment puts them.
+            if let Ok(text) = std::fs::read_to_string(".env") {
+                for (name, value) in parse_dotenv(&text)? {
+                    vars.entry(name).or_insert(value);
+                }
+            }
+        }
+        Self::from_vars(&vars)
     }
 
     /// Reads the configuration from the given variables.
@@ -387,6 +401,31 @@ impl Config {
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+/// Parses `NAME=value` lines, skipping blank lines and `#` comments; a value may be wrapped in
+/// single or double quotes.
+fn parse_dotenv(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut pairs = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((name, value)) = line.split_once('=') else {
+            let problem = format!("line {} of .env is not NAME=value", index + 1);
+            return Err(invalid(".env", problem));
+        };
+        let value = value.trim();
+        let unquoted = value
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|rest| rest.strip_suffix('\'')))
+            .unwrap_or(value);
+        pairs.push((name.trim().to_owned(), unquoted.to_owned()));
+    }
+    Ok(pairs)
 }
 
 /// Rejects a `SOMNIUM_*` variable the configuration does not read, so a misspelled limit is an
@@ -735,6 +774,22 @@ mod tests {
 
         let error = Config::from_vars(&vars(&[("SOMNIUM_SESSION_ABSOLUTE_SECONDS_NURSE", "9999999")])).unwrap_err();
         assert_eq!(error.variable, "SOMNIUM_SESSION_ABSOLUTE_SECONDS_NURSE");
+    }
+
+    #[test]
+    fn dotenv_lines_parse() {
+        let pairs =
+            parse_dotenv("# comment\n\nSOMNIUM_LISTEN_ADDR=127.0.0.1:9000\nexport RUST_LOG=\"warn\"\nX='a b'\n")
+                .unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("SOMNIUM_LISTEN_ADDR".to_owned(), "127.0.0.1:9000".to_owned()),
+                ("RUST_LOG".to_owned(), "warn".to_owned()),
+                ("X".to_owned(), "a b".to_owned()),
+            ]
+        );
+        assert_eq!(parse_dotenv("not a pair").unwrap_err().variable, ".env");
     }
 
     #[test]

@@ -168,3 +168,36 @@ fn audit_verify_exits_1_on_a_broken_chain() {
     assert_eq!(verify.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN at sequence 1"));
 }
+
+#[test]
+fn development_reads_a_dotenv_file() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join(".env"),
+        "SOMNIUM_ACCESS_TOKEN_TTL_SECONDS=99999\n",
+    )
+    .unwrap();
+    let output = somnium()
+        .current_dir(directory.path())
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "the value from .env was read and rejected"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SOMNIUM_ACCESS_TOKEN_TTL_SECONDS"));
+
+    let overridden = somnium()
+        .current_dir(directory.path())
+        .env("SOMNIUM_ACCESS_TOKEN_TTL_SECONDS", "600")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        overridden.status.success(),
+        "the environment wins over .env: {}",
+        String::from_utf8_lossy(&overridden.stderr)
+    );
+}
