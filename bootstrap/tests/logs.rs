@@ -169,7 +169,7 @@ async fn logs_carry_no_secret_and_sigterm_exits_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_turns_false_when_shutdown_starts() {
+async fn sigterm_logs_the_shutdown_and_exits_0() {
     let server = start();
     let client = reqwest::Client::new();
     let base = server.base.clone();

@@ -109,6 +109,16 @@ on_both_backends! {
         assert_eq!(app.me(&user.access_token).await.status(), 200);
     }
 
+    async fn readiness_turns_false_at_shutdown(app: TestApp) {
+        assert_eq!(app.client.get(app.url("/health/ready")).send().await.unwrap().status(), 200);
+        app.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let ready = app.client.get(app.url("/health/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 503);
+        let body: Value = ready.json().await.unwrap();
+        assert_eq!(body["status"], "unavailable");
+        assert_eq!(app.client.get(app.url("/health/live")).send().await.unwrap().status(), 200);
+    }
+
     async fn health_endpoints_answer(app: TestApp) {
         let live = app.client.get(app.url("/health/live")).send().await.unwrap();
         assert_eq!(live.status(), 200);

@@ -210,6 +210,11 @@ async fn requests_survive_a_redis_outage() {
     }
     assert_eq!(degraded.len(), 1, "one security_degraded event per outage");
 
+    let ready = bounded(async { app.client.get(app.url("/health/ready")).send().await.unwrap() }).await;
+    assert_eq!(ready.status(), 503, "readiness reports the configured Redis is down");
+    let live = bounded(async { app.client.get(app.url("/health/live")).send().await.unwrap() }).await;
+    assert_eq!(live.status(), 200);
+
     let restarted = OwnRedis::start(port);
     restarted.wait_until_ready().await;
     tokio::time::sleep(StdDuration::from_millis(1200)).await;

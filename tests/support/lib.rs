@@ -48,6 +48,8 @@ pub enum Backend {
 /// A running app and what a test needs to drive it.
 pub struct TestApp {
     pub address: String,
+    /// Set it to make the app behave as after SIGTERM: readiness turns false.
+    pub shutting_down: Arc<std::sync::atomic::AtomicBool>,
     pub client: Client,
     pub clock: Arc<TestClock>,
     pub database: DatabaseConnection,
@@ -94,12 +96,14 @@ impl TestApp {
             clock: Some(clock.clone()),
             ..Overrides::default()
         };
+        let shutting_down = overrides.shutting_down.clone();
         let application = Application::build(&config, overrides).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", application.port());
         tokio::spawn(application.run_until(std::future::pending()));
         let database = somnium::open_database(&config).await.expect("test connection");
         Self {
             address,
+            shutting_down,
             client: Client::builder().build().unwrap(),
             clock,
             database,
@@ -143,6 +147,7 @@ impl TestApp {
             clock: Some(clock.clone()),
             ..Overrides::default()
         };
+        let shutting_down = overrides.shutting_down.clone();
         let application = Application::build(&config, overrides).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", application.port());
         tokio::spawn(application.run_until(std::future::pending()));
@@ -150,6 +155,7 @@ impl TestApp {
         let database = somnium::open_database(&config).await.expect("test connection");
         Some(Self {
             address,
+            shutting_down,
             client: Client::builder().build().unwrap(),
             clock,
             database,
