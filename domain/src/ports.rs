@@ -164,7 +164,7 @@ pub enum RotationOutcome {
     /// This call spent the token and stored the successor.
     Rotated,
     /// Another call spent the token first; here is the token as it is stored now.
-    AlreadySpent(RefreshTokenRecord),
+    AlreadySpent(Box<RefreshTokenRecord>),
 }
 
 /// Sessions and their refresh-token families.

@@ -150,6 +150,7 @@ impl AdminApi {
     /// Returns accounts oldest first, `limit` at a time (1 to 500, default 50), filtered by
     /// role, status and email prefix. Pass `next_cursor` back as `cursor` for the next page.
     #[oai(path = "/users", method = "get", operation_id = "listUsers")]
+    #[allow(clippy::too_many_arguments)] // Each query parameter is an argument of the operation.
     async fn list_users(
         &self,
         request: &Request,

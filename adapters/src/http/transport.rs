@@ -222,7 +222,7 @@ pub fn docs_csp(html: &str) -> String {
         let Some(close) = body.find("</script>") else { break };
         hashes.push(format!(
             "'sha256-{}'",
-            STANDARD.encode(Sha256::digest(body[..close].as_bytes()))
+            STANDARD.encode(Sha256::digest(&body.as_bytes()[..close]))
         ));
         rest = &body[close..];
     }

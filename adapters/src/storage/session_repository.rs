@@ -95,7 +95,7 @@ impl SessionRepository for SqlSessionRepository {
         if spent.rows_affected == 0 {
             transaction.rollback().await.map_err(repository_error)?;
             let current = self.find_by_token_id(rotation.spent).await?;
-            return Ok(RotationOutcome::AlreadySpent(current));
+            return Ok(RotationOutcome::AlreadySpent(Box::new(current)));
         }
 
         insert_token(&transaction, &rotation.successor).await?;
@@ -152,7 +152,7 @@ impl SessionRepository for SqlSessionRepository {
             .map(to_session)
             .filter(|session| session.expires_at > now)
             .collect();
-        sessions.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at));
+        sessions.sort_by_key(|session| std::cmp::Reverse(session.last_used_at));
         Ok(sessions)
     }
 
