@@ -88,9 +88,25 @@ pub fn openapi_json() -> String {
     let mut spec: serde_json::Value =
         serde_json::from_str(&api_service().spec()).expect("poem-openapi generates valid JSON");
     permissions::annotate_spec(&mut spec);
+    complete_spec(&mut spec);
     let mut text = serde_json::to_string_pretty(&spec).expect("a JSON value serializes");
     text.push('\n');
     text
+}
+
+/// Fills in what poem-openapi leaves out: the server, and examples of write-only fields, which
+/// it drops from the examples it generates although the schemas require them.
+fn complete_spec(spec: &mut serde_json::Value) {
+    spec["servers"] = serde_json::json!([{ "url": "/", "description": "The Somnium instance serving this document" }]);
+    let examples = [
+        ("RegisterRequest", "password", "Correct-Horse-9"),
+        ("LoginRequest", "password", "Correct-Horse-9"),
+    ];
+    for (schema, field, value) in examples {
+        if let Some(example) = spec["components"]["schemas"][schema]["example"].as_object_mut() {
+            example.insert(field.to_owned(), serde_json::Value::String(value.to_owned()));
+        }
+    }
 }
 
 /// The same document as YAML.

@@ -111,6 +111,10 @@ pub fn annotate_spec(spec: &mut serde_json::Value) {
                 ),
                 None => ("none".to_owned(), "Required permission: none (public).".to_owned()),
             };
+            if permission.is_none() {
+                // An empty list states that the operation needs no authentication at all.
+                operation["security"] = serde_json::json!([]);
+            }
             operation["x-somnium-permission"] = serde_json::Value::String(value);
             let description = operation
                 .get("description")
