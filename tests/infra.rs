@@ -23,8 +23,19 @@ const K8S_DIR: &str = "infra/k8s";
 
 /// The uid and gid the image creates and every manifest runs as.
 const APP_UID: i64 = 10001;
-/// Variables whose values are credentials: they belong in `.env` or a Secret, never inline.
-const SECRET_VARIABLES: &[&str] = &["DATABASE_URL", "REDIS_URL", "SOMNIUM_SIGNING_KEY"];
+/// Variables whose values are credentials or keys: they belong in `.env` or a Secret, never inline.
+const SECRET_VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SOMNIUM_SIGNING_KEY",
+    "SOMNIUM_DATA_KEYS",
+    "SOMNIUM_BLIND_INDEX_KEY",
+];
+/// Variables naming key files that every production deployment must mount from a secret.
+const REQUIRED_KEY_FILES: &[&str] = &["SOMNIUM_DATA_KEYS_FILE", "SOMNIUM_BLIND_INDEX_KEY_FILE"];
+/// A key file a deployment may leave out, because the first signing key is then generated and
+/// stored in the database. When it is set, it must come from a secret too.
+const OPTIONAL_KEY_FILES: &[&str] = &["SOMNIUM_SIGNING_KEY_FILE"];
 /// The default of `SOMNIUM_SHUTDOWN_GRACE_SECONDS`, used where a file leaves it unset.
 /// NOTE: this copies the default in config.rs, so change both together.
 const DEFAULT_SHUTDOWN_GRACE_SECONDS: i64 = 30;
@@ -331,6 +342,39 @@ fn containers(deployment: &KubernetesObject) -> &[Value] {
     containers
 }
 
+/// Lists the Secret keys that a volume puts at `file_name`, each as (Secret name, key). A
+/// `secret` volume has one source and a `projected` volume one per `secret` source. A source
+/// with `items` maps keys to paths, and one without puts every key at its own name, so it is
+/// listed with `file_name` as the key.
+fn secret_keys_projected_as(volume: &Value, file_name: &str) -> Vec<(String, String)> {
+    let mut sources: Vec<(&str, &Value)> = Vec::new();
+    if let Some(secret_name) = volume["secret"]["secretName"].as_str() {
+        sources.push((secret_name, &volume["secret"]["items"]));
+    }
+    for source in volume["projected"]["sources"].as_sequence().into_iter().flatten() {
+        if let Some(secret_name) = source["secret"]["name"].as_str() {
+            sources.push((secret_name, &source["secret"]["items"]));
+        }
+    }
+
+    let mut keys = Vec::new();
+    for (secret_name, items) in sources {
+        match items.as_sequence() {
+            Some(items) => {
+                let key = items
+                    .iter()
+                    .find(|item| item["path"].as_str() == Some(file_name))
+                    .and_then(|item| item["key"].as_str());
+                if let Some(key) = key {
+                    keys.push((secret_name.to_owned(), key.to_owned()));
+                }
+            }
+            None => keys.push((secret_name.to_owned(), file_name.to_owned())),
+        }
+    }
+    keys
+}
+
 /// Returns the keys of a mapping, or nothing when the value is not a mapping.
 fn mapping_keys(value: &Value) -> Vec<String> {
     value
@@ -518,7 +562,10 @@ fn env_example_uses_placeholders_for_secrets() {
         let Some(name) = assigned_name(line) else {
             continue;
         };
-        if name == "DATABASE_URL" || name == "SOMNIUM_SIGNING_KEY" {
+        if matches!(
+            name,
+            "DATABASE_URL" | "SOMNIUM_SIGNING_KEY" | "SOMNIUM_DATA_KEYS" | "SOMNIUM_BLIND_INDEX_KEY"
+        ) {
             assert!(
                 line.contains("change-me"),
                 "{ENV_EXAMPLE}: {name} must hold the placeholder change-me, not a real credential"
@@ -637,6 +684,28 @@ fn compose_environment(service: &Value) -> BTreeMap<String, String> {
     }
 }
 
+/// Returns the names of the secrets a service mounts, in short (`- name`) or long
+/// (`- source: name`) form.
+fn compose_service_secrets(service: &Value) -> Vec<String> {
+    service["secrets"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.as_str().or_else(|| item["source"].as_str()))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Returns the variables of `REQUIRED_KEY_FILES` and those of `OPTIONAL_KEY_FILES` that
+/// `is_set` reports set.
+fn key_file_variables(is_set: impl Fn(&str) -> bool) -> Vec<&'static str> {
+    REQUIRED_KEY_FILES
+        .iter()
+        .chain(OPTIONAL_KEY_FILES.iter().filter(|variable| is_set(variable)))
+        .copied()
+        .collect()
+}
+
 #[test]
 fn compose_variables_are_read_by_config() {
     let compose = compose();
@@ -724,31 +793,38 @@ fn compose_keeps_secrets_out_of_environment() {
             "{COMPOSE}: {secret} is a secret and must come from .env, not environment:"
         );
     }
+}
 
-    let key_file = environment
-        .get("SOMNIUM_SIGNING_KEY_FILE")
-        .unwrap_or_else(|| panic!("{COMPOSE}: somnium does not set SOMNIUM_SIGNING_KEY_FILE"));
-    let secret_name = key_file
-        .strip_prefix("/run/secrets/")
-        .unwrap_or_else(|| panic!("{COMPOSE}: SOMNIUM_SIGNING_KEY_FILE {key_file} is not under /run/secrets/"));
-    let service_secrets: Vec<String> = service["secrets"]
-        .as_sequence()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item.as_str().or_else(|| item["source"].as_str()))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(
-        service_secrets.iter().any(|name| name == secret_name),
-        "{COMPOSE}: SOMNIUM_SIGNING_KEY_FILE names the secret {secret_name}, which somnium does not mount"
-    );
-    assert!(
-        mapping_keys(&compose["secrets"]).iter().any(|name| name == secret_name),
-        "{COMPOSE}: SOMNIUM_SIGNING_KEY_FILE names the secret {secret_name}, which secrets: does not declare"
-    );
+#[test]
+fn compose_reads_keys_from_secrets() {
+    let compose = compose();
+    let service = somnium_service(&compose);
+    let environment = compose_environment(service);
+    let service_secrets = compose_service_secrets(service);
+    let declared = mapping_keys(&compose["secrets"]);
+
+    for variable in key_file_variables(|variable| environment.contains_key(variable)) {
+        let key_file = environment
+            .get(variable)
+            .unwrap_or_else(|| panic!("{COMPOSE}: somnium does not set {variable}"));
+        let secret_name = key_file
+            .strip_prefix("/run/secrets/")
+            .unwrap_or_else(|| panic!("{COMPOSE}: {variable} {key_file} is not under /run/secrets/"));
+        assert!(
+            service_secrets.iter().any(|name| name == secret_name),
+            "{COMPOSE}: {variable} names the secret {secret_name}, which somnium does not mount"
+        );
+        assert!(
+            declared.iter().any(|name| name == secret_name),
+            "{COMPOSE}: {variable} names the secret {secret_name}, which secrets: does not declare"
+        );
+        // .gitignore and Dockerfile.dockerignore both exclude infra/secrets/.
+        let source = compose["secrets"][secret_name]["file"].as_str().unwrap_or_default();
+        assert!(
+            source.starts_with("./secrets/"),
+            "{COMPOSE}: the secret {secret_name} must be a file under ./secrets/, not `{source}`"
+        );
+    }
 }
 
 #[test]
@@ -1207,7 +1283,7 @@ fn deployment_mounts_writable_dirs_as_empty_dir() {
 }
 
 #[test]
-fn deployment_reads_signing_key_from_secret_volume() {
+fn deployment_reads_keys_from_secret_volume() {
     let objects = kubernetes_objects();
     let deployment = the_deployment(&objects);
     let file = &deployment.file;
@@ -1217,49 +1293,61 @@ fn deployment_reads_signing_key_from_secret_volume() {
         .unwrap_or_default();
     for container in containers(deployment) {
         let name = container["name"].as_str().unwrap_or_default();
-        let key_file = container["env"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .find(|entry| entry["name"].as_str() == Some("SOMNIUM_SIGNING_KEY_FILE"))
-            .and_then(|entry| entry["value"].as_str())
-            .unwrap_or_else(|| panic!("{file}: container {name} does not set SOMNIUM_SIGNING_KEY_FILE"));
-        let (directory, file_name) = key_file.rsplit_once('/').unwrap_or_default();
+        let env: Vec<&Value> = container["env"].as_sequence().into_iter().flatten().collect();
+        let value_of = |variable: &str| {
+            env.iter()
+                .find(|entry| entry["name"].as_str() == Some(variable))
+                .and_then(|entry| entry["value"].as_str())
+        };
 
-        let mount = container["volumeMounts"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .find(|mount| mount["mountPath"].as_str() == Some(directory))
-            .unwrap_or_else(|| panic!("{file}: SOMNIUM_SIGNING_KEY_FILE {key_file} is not in a mounted volume"));
-        assert_eq!(
-            mount["readOnly"].as_bool(),
-            Some(true),
-            "{file}: the signing key mount must be readOnly"
-        );
+        for variable in key_file_variables(|variable| value_of(variable).is_some()) {
+            let key_file =
+                value_of(variable).unwrap_or_else(|| panic!("{file}: container {name} does not set {variable}"));
+            let (directory, file_name) = key_file.rsplit_once('/').unwrap_or_default();
 
-        let volume_name = mount["name"].as_str().unwrap_or_default();
-        let volume = volumes
-            .iter()
-            .find(|volume| volume["name"].as_str() == Some(volume_name))
-            .unwrap_or_else(|| panic!("{file}: the volume {volume_name} is mounted but not defined"));
-        let secret_name = volume["secret"]["secretName"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{file}: SOMNIUM_SIGNING_KEY_FILE is not on a Secret volume"));
-        let items = volume["secret"]["items"].as_sequence().cloned().unwrap_or_default();
-        let key = items
-            .iter()
-            .find(|item| item["path"].as_str() == Some(file_name))
-            .and_then(|item| item["key"].as_str())
-            .unwrap_or(file_name);
+            let mount = container["volumeMounts"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .find(|mount| mount["mountPath"].as_str() == Some(directory))
+                .unwrap_or_else(|| panic!("{file}: {variable} {key_file} is not in a mounted volume"));
+            assert_eq!(
+                mount["readOnly"].as_bool(),
+                Some(true),
+                "{file}: the mount on {directory}, which holds {variable}, must be readOnly"
+            );
 
-        let secret = find_object(&objects, "Secret", secret_name)
-            .unwrap_or_else(|| panic!("{file}: the signing key Secret {secret_name} is not defined in {K8S_DIR}"));
-        assert!(
-            !secret.value["stringData"][key].is_null(),
-            "{}: Secret {secret_name} has no key {key}, which SOMNIUM_SIGNING_KEY_FILE reads",
-            secret.file
-        );
+            let volume_name = mount["name"].as_str().unwrap_or_default();
+            let volume = volumes
+                .iter()
+                .find(|volume| volume["name"].as_str() == Some(volume_name))
+                .unwrap_or_else(|| panic!("{file}: the volume {volume_name} is mounted but not defined"));
+            let candidates = secret_keys_projected_as(volume, file_name);
+            assert!(
+                !candidates.is_empty(),
+                "{file}: {variable} {key_file} does not come from a Secret of the volume {volume_name}"
+            );
+            let defined: Vec<(&KubernetesObject, &str)> = candidates
+                .iter()
+                .filter_map(|(secret_name, key)| {
+                    find_object(&objects, "Secret", secret_name).map(|secret| (secret, key.as_str()))
+                })
+                .collect();
+            assert!(
+                !defined.is_empty(),
+                "{file}: {variable} reads the Secret {}, which {K8S_DIR} does not define",
+                candidates[0].0
+            );
+            let (secret, key) = defined[0];
+            assert!(
+                defined
+                    .iter()
+                    .any(|(secret, key)| !secret.value["stringData"][*key].is_null()),
+                "{}: Secret {} has no key {key}, which {variable} reads",
+                secret.file,
+                secret.name()
+            );
+        }
     }
 }
 

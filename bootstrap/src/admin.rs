@@ -126,11 +126,8 @@ pub async fn prune_audit(config: &Config, before: &str) -> anyhow::Result<()> {
 /// Checks what `serve` would load before it binds: the signing key and the TLS files. The
 /// variables themselves were validated when the configuration was read.
 pub fn check_config(config: &Config) -> anyhow::Result<()> {
-    // A development key that does not exist yet is generated at the first start.
-    let generated_later = matches!(&config.signing_key, somnium::SigningKeySource::Generated(path) if !path.exists());
-    if !generated_later {
-        somnium::load_signing_key(&config.signing_key)?;
-    }
+    // Development keys that do not exist yet are generated at the first start.
+    somnium::keys::check_key_material(config)?;
     if let Some(tls) = &config.tls {
         for (variable, path) in [("SOMNIUM_TLS_CERT", &tls.cert), ("SOMNIUM_TLS_KEY", &tls.key)] {
             std::fs::metadata(path).with_context(|| format!("{variable}: cannot read {}", path.display()))?;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use ipnet::IpNet;
-use somnium_adapters::crypto::Argon2Params;
+use somnium_adapters::crypto::{Argon2Params, BlindIndexKey, KeyRing};
 use somnium_adapters::http::rate_limit::RateLimits;
 use somnium_domain::lockout::LockoutPolicy;
 use somnium_domain::password_policy::PolicyPreset;
@@ -21,15 +21,48 @@ pub enum Environment {
     Production,
 }
 
-/// The source of the ES256 signing key.
-#[derive(Clone, Debug)]
+/// Where the first ES256 signing key comes from. Signing keys live in the database, sealed under
+/// the data key, so every instance shares them; a key given here is added there when its kid is
+/// not stored yet, which is also how an operator rotates through files.
+#[derive(Clone)]
 pub enum SigningKeySource {
     /// `SOMNIUM_SIGNING_KEY`: the PEM text itself.
     Pem(String),
     /// `SOMNIUM_SIGNING_KEY_FILE`: a PEM file the operator manages.
     File(PathBuf),
+    /// Neither set: a key is generated at the first start and kept in the database.
+    Stored,
+}
+
+impl std::fmt::Debug for SigningKeySource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pem(_) => formatter.write_str("Pem(<redacted>)"),
+            Self::File(path) => formatter.debug_tuple("File").field(path).finish(),
+            Self::Stored => formatter.write_str("Stored"),
+        }
+    }
+}
+
+/// Where a key that protects data at rest comes from.
+#[derive(Clone)]
+pub enum SecretSource {
+    /// The variable holds the key itself.
+    Inline(String),
+    /// The `_FILE` variable names a file the operator manages.
+    File(PathBuf),
     /// Development only: generated once under the data directory with mode 0600.
     Generated(PathBuf),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline(_) => formatter.write_str("Inline(<redacted>)"),
+            Self::File(path) => formatter.debug_tuple("File").field(path).finish(),
+            Self::Generated(path) => formatter.debug_tuple("Generated").field(path).finish(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -46,6 +79,15 @@ pub struct Config {
     /// `SOMNIUM_DB_MAX_CONNECTIONS`, 1 to 200, default 10.
     pub database_max_connections: u32,
     pub signing_key: SigningKeySource,
+    /// `SOMNIUM_DATA_KEYS` or `SOMNIUM_DATA_KEYS_FILE`: the key ring sealing personal data,
+    /// `id:base64` entries of 32 random bytes, the current key first.
+    pub data_keys: SecretSource,
+    /// `SOMNIUM_BLIND_INDEX_KEY` or `SOMNIUM_BLIND_INDEX_KEY_FILE`: at least 32 random bytes,
+    /// base64, keying the email blind index.
+    pub blind_index_key: SecretSource,
+    /// `SOMNIUM_KEY_REFRESH_SECONDS`, 1 to 3600, default 30: how often the data key ring file
+    /// and the stored signing keys are reread, so rotations reach every instance.
+    pub key_refresh_interval: std::time::Duration,
     /// `SOMNIUM_JWT_ISSUER`, default `somnium`.
     pub jwt_issuer: String,
     /// `SOMNIUM_JWT_AUDIENCE`, default `somnium-api`.
@@ -133,8 +175,12 @@ const KNOWN_VARIABLES: &[&str] = &[
     "SOMNIUM_ARGON2_MEMORY_KIB",
     "SOMNIUM_ARGON2_PARALLELISM",
     "SOMNIUM_AUDIT_RETENTION_DAYS",
+    "SOMNIUM_BLIND_INDEX_KEY",
+    "SOMNIUM_BLIND_INDEX_KEY_FILE",
     "SOMNIUM_CORS_ORIGINS",
     "SOMNIUM_DATA_DIR",
+    "SOMNIUM_DATA_KEYS",
+    "SOMNIUM_DATA_KEYS_FILE",
     "SOMNIUM_DB_MAX_CONNECTIONS",
     "SOMNIUM_EMERGENCY_ACCESS_MINUTES",
     "SOMNIUM_ENV",
@@ -142,6 +188,7 @@ const KNOWN_VARIABLES: &[&str] = &[
     "SOMNIUM_JWT_AUDIENCE",
     "SOMNIUM_JWT_ISSUER",
     "SOMNIUM_JWT_LEEWAY_SECONDS",
+    "SOMNIUM_KEY_REFRESH_SECONDS",
     "SOMNIUM_LISTEN_ADDR",
     "SOMNIUM_LOCKOUT_ACCOUNT_MAX_SECONDS",
     "SOMNIUM_LOCKOUT_ACCOUNT_SECONDS",
@@ -273,15 +320,28 @@ impl Config {
             }
             (Some(pem), None) => SigningKeySource::Pem(pem),
             (None, Some(path)) => SigningKeySource::File(PathBuf::from(path)),
-            (None, None) if production => {
-                return Err(invalid(
-                    "SOMNIUM_SIGNING_KEY_FILE",
-                    "is required in production (or SOMNIUM_SIGNING_KEY); generate a key with \
-                     `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`",
-                ))
-            }
-            (None, None) => SigningKeySource::Generated(data_dir.join("signing-key.pem")),
+            (None, None) => SigningKeySource::Stored,
         };
+        let data_keys = secret_source(
+            &get,
+            ("SOMNIUM_DATA_KEYS", "SOMNIUM_DATA_KEYS_FILE"),
+            production,
+            data_dir.join("data-keys"),
+            "a key ring such as `k1:<base64 of 32 random bytes>`; create one with `echo \"k1:$(openssl rand -base64 32)\"`",
+        )?;
+        if let SecretSource::Inline(text) = &data_keys {
+            KeyRing::parse(text).map_err(|error| invalid("SOMNIUM_DATA_KEYS", error.to_string()))?;
+        }
+        let blind_index_key = secret_source(
+            &get,
+            ("SOMNIUM_BLIND_INDEX_KEY", "SOMNIUM_BLIND_INDEX_KEY_FILE"),
+            production,
+            data_dir.join("blind-index-key"),
+            "at least 32 random bytes in base64; create them with `openssl rand -base64 32`",
+        )?;
+        if let SecretSource::Inline(text) = &blind_index_key {
+            BlindIndexKey::parse(text).map_err(|error| invalid("SOMNIUM_BLIND_INDEX_KEY", error.to_string()))?;
+        }
 
         let default_cores = std::thread::available_parallelism().map_or(1, usize::from);
         let config = Self {
@@ -292,6 +352,14 @@ impl Config {
             database_schema: None,
             database_max_connections: number(&get, "SOMNIUM_DB_MAX_CONNECTIONS", 10, 1..=200)?,
             signing_key,
+            data_keys,
+            blind_index_key,
+            key_refresh_interval: std::time::Duration::from_secs(number(
+                &get,
+                "SOMNIUM_KEY_REFRESH_SECONDS",
+                30,
+                1..=3600,
+            )?),
             jwt_issuer: get("SOMNIUM_JWT_ISSUER").unwrap_or_else(|| "somnium".into()),
             jwt_audience: get("SOMNIUM_JWT_AUDIENCE").unwrap_or_else(|| "somnium-api".into()),
             access_token_lifetime: Duration::seconds(number(&get, "SOMNIUM_ACCESS_TOKEN_TTL_SECONDS", 900, 60..=900)?),
@@ -398,8 +466,41 @@ impl Config {
         Ok(self)
     }
 
+    /// Moves the data directory, and with it the keys generated there in development.
+    pub fn set_data_dir(&mut self, data_dir: PathBuf) {
+        for (source, name) in [
+            (&mut self.data_keys, "data-keys"),
+            (&mut self.blind_index_key, "blind-index-key"),
+        ] {
+            if let SecretSource::Generated(path) = source {
+                *path = data_dir.join(name);
+            }
+        }
+        self.data_dir = data_dir;
+    }
+
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
+    }
+}
+
+/// Reads a key given inline or as a file; development generates it under the data directory.
+fn secret_source(
+    get: &impl Fn(&str) -> Option<String>,
+    (inline, file): (&'static str, &'static str),
+    production: bool,
+    generated: PathBuf,
+    how: &str,
+) -> Result<SecretSource, ConfigError> {
+    match (get(inline), get(file)) {
+        (Some(_), Some(_)) => Err(invalid(inline, format!("set either {inline} or {file}, not both"))),
+        (Some(value), None) => Ok(SecretSource::Inline(value)),
+        (None, Some(path)) => Ok(SecretSource::File(PathBuf::from(path))),
+        (None, None) if production => Err(invalid(
+            file,
+            format!("is required in production (or {inline}): {how}; keep it outside the database and its backups"),
+        )),
+        (None, None) => Ok(SecretSource::Generated(generated)),
     }
 }
 
@@ -693,7 +794,9 @@ mod tests {
         assert_eq!(config.environment, Environment::Development);
         assert_eq!(config.listen_addr.to_string(), "127.0.0.1:8080");
         assert!(config.database_url.starts_with("sqlite://./data/somnium.db"));
-        assert!(matches!(config.signing_key, SigningKeySource::Generated(_)));
+        assert!(matches!(config.signing_key, SigningKeySource::Stored));
+        assert!(matches!(&config.data_keys, SecretSource::Generated(path) if path.ends_with("data-keys")));
+        assert!(matches!(&config.blind_index_key, SecretSource::Generated(_)));
         assert_eq!(config.access_token_lifetime, Duration::minutes(15));
     }
 
@@ -708,7 +811,8 @@ mod tests {
         let base = [
             ("SOMNIUM_ENV", "production"),
             ("DATABASE_URL", "postgres://db/somnium"),
-            ("SOMNIUM_SIGNING_KEY_FILE", "/run/secrets/signing-key.pem"),
+            ("SOMNIUM_DATA_KEYS_FILE", "/run/secrets/data-keys"),
+            ("SOMNIUM_BLIND_INDEX_KEY_FILE", "/run/secrets/blind-index-key"),
         ];
         let error = Config::from_vars(&vars(&base)).unwrap_err();
         assert_eq!(error.variable, "SOMNIUM_TLS_CERT");
@@ -726,13 +830,50 @@ mod tests {
     }
 
     #[test]
-    fn production_requires_a_signing_key() {
-        let error = Config::from_vars(&vars(&[
-            ("SOMNIUM_ENV", "production"),
-            ("DATABASE_URL", "postgres://db/somnium"),
+    fn production_requires_the_data_keys_and_the_blind_index_key() {
+        let base = [("SOMNIUM_ENV", "production"), ("DATABASE_URL", "postgres://db/somnium")];
+        let error = Config::from_vars(&vars(&base)).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_DATA_KEYS_FILE");
+        assert!(error.problem.contains("openssl rand"), "{error}");
+
+        let ring = format!("k1:{}", "A".repeat(43) + "=");
+        let with_ring = [&base[..], &[("SOMNIUM_DATA_KEYS", ring.as_str())]].concat();
+        let error = Config::from_vars(&vars(&with_ring)).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_BLIND_INDEX_KEY_FILE");
+    }
+
+    #[test]
+    fn short_or_malformed_keys_are_refused_with_the_variable() {
+        let short_key = "k1:c2hvcnQ=";
+        let error = Config::from_vars(&vars(&[("SOMNIUM_DATA_KEYS", short_key)])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_DATA_KEYS");
+        assert!(error.problem.contains("exactly 32"), "{error}");
+
+        let error = Config::from_vars(&vars(&[("SOMNIUM_BLIND_INDEX_KEY", "c2hvcnQ=")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_BLIND_INDEX_KEY");
+        assert!(error.problem.contains("at least 32"), "{error}");
+
+        let both = [
+            ("SOMNIUM_DATA_KEYS", short_key),
+            ("SOMNIUM_DATA_KEYS_FILE", "/run/secrets/data-keys"),
+        ];
+        assert_eq!(
+            Config::from_vars(&vars(&both)).unwrap_err().variable,
+            "SOMNIUM_DATA_KEYS"
+        );
+    }
+
+    #[test]
+    fn key_material_never_appears_in_debug_output() {
+        let ring = format!("k1:{}", "QUFB".repeat(10) + "QUE=");
+        let config = Config::from_vars(&vars(&[
+            ("SOMNIUM_DATA_KEYS", ring.as_str()),
+            ("SOMNIUM_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----"),
         ]))
-        .unwrap_err();
-        assert_eq!(error.variable, "SOMNIUM_SIGNING_KEY_FILE");
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("QUFB"), "{printed}");
+        assert!(!printed.contains("BEGIN PRIVATE KEY"), "{printed}");
     }
 
     #[test]

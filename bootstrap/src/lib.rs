@@ -3,6 +3,7 @@
 //! [`Application::build`].
 
 pub mod config;
+pub mod keys;
 pub mod telemetry;
 
 use std::fs;
@@ -20,21 +21,19 @@ use somnium_adapters::http::cookies::CsrfGuard;
 use somnium_adapters::http::rate_limit::RateLimitGuard;
 use somnium_adapters::http::transport::TransportSettings;
 use somnium_adapters::http::{self, GuardSettings, HttpState, ReadinessProbe};
-use somnium_adapters::jwt::{Es256AccessTokens, JwtSettings, SigningKey};
+use somnium_adapters::jwt::{Es256AccessTokens, JwtSettings};
 use somnium_adapters::limits::{
     DegradationReporter, FallbackLockout, FallbackRateLimiter, GovernorRateLimiter, MemoryLockout, RedisHealth,
     RedisLockout, RedisRateLimiter, RedisStore,
 };
 use somnium_adapters::revocation;
-use somnium_adapters::storage::{
-    self, DatabaseSettings, SqlAuditLog, SqlEmergencyGrants, SqlSessionRepository, SqlUserRepository,
-};
+use somnium_adapters::storage::{self, DatabaseSettings, SqlAuditLog, SqlEmergencyGrants, SqlSessionRepository};
 use somnium_application::{AuthService, AuthSettings, Ports};
 use somnium_domain::password_policy::{Blocklist, PasswordPolicy};
 use somnium_domain::ports::{AuditLog, Clock, LockoutStore, RateLimiter};
 use somnium_domain::{AuditEvent, AuditEventId, AuditEventType, AuditOutcome, AuditSeverity, RequestContext};
 
-pub use config::{Config, ConfigError, Environment, SigningKeySource};
+pub use config::{Config, ConfigError, Environment, SecretSource, SigningKeySource};
 pub use somnium_domain::ports::Clock as ClockPort;
 
 /// Replacements for adapters, used by tests to control time.
@@ -55,14 +54,14 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the database, applies migrations, loads the signing key and binds the listener.
+    /// Opens the database, applies migrations, loads and checks the keys and binds the listener.
     ///
     /// # Errors
     /// Fails with the cause when the database, the key or the address cannot be used.
     pub async fn build(config: &Config, overrides: Overrides) -> anyhow::Result<Self> {
-        let connection = open_database(config).await?;
+        let storage = keys::prepare_storage(config).await?;
         let shutting_down = overrides.shutting_down.clone();
-        let (state, guard) = build_state(config, connection, overrides).await?;
+        let (state, guard) = build_state(config, storage, overrides).await?;
 
         let acceptor = bind(config).await?;
         let port = acceptor
@@ -146,7 +145,7 @@ async fn bind(config: &Config) -> anyhow::Result<BoxAcceptor> {
 /// Fails when the data directory cannot be created or the database cannot be reached or
 /// migrated.
 pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    if config.is_sqlite() || matches!(config.signing_key, SigningKeySource::Generated(_)) {
+    if config.is_sqlite() {
         create_private_dir(&config.data_dir)?;
     }
     let settings = DatabaseSettings {
@@ -161,7 +160,7 @@ pub async fn open_database(config: &Config) -> anyhow::Result<DatabaseConnection
     Ok(connection)
 }
 
-fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     if path.exists() {
         return Ok(());
     }
@@ -171,38 +170,30 @@ fn create_private_dir(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the signing key named by the configuration.
-///
-/// # Errors
-/// Fails with the variable to fix when the key cannot be read or parsed.
-pub fn load_signing_key(source: &SigningKeySource) -> anyhow::Result<SigningKey> {
-    let key = match source {
-        SigningKeySource::Pem(pem) => SigningKey::from_pem(pem.as_bytes()).context("SOMNIUM_SIGNING_KEY is invalid")?,
-        SigningKeySource::File(path) => {
-            let pem = fs::read(path)
-                .with_context(|| format!("could not read SOMNIUM_SIGNING_KEY_FILE {}", path.display()))?;
-            SigningKey::from_pem(&pem).context("SOMNIUM_SIGNING_KEY_FILE does not hold a P-256 private key")?
-        }
-        SigningKeySource::Generated(path) => SigningKey::load_or_generate(path)?,
-    };
-    Ok(key)
-}
-
 async fn build_state(
     config: &Config,
-    connection: DatabaseConnection,
+    storage: keys::Storage,
     overrides: Overrides,
 ) -> anyhow::Result<(HttpState, GuardSettings)> {
-    let signing_key = load_signing_key(&config.signing_key)?;
+    let connection = storage.connection.clone();
+    let clock: Arc<dyn Clock> = overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+    keys::ensure_signing_key(config, &storage, clock.now()).await?;
     let jwt_settings = JwtSettings {
         issuer: config.jwt_issuer.clone(),
         audience: config.jwt_audience.clone(),
         access_token_lifetime: config.access_token_lifetime,
         leeway: config.jwt_leeway,
     };
-    let access_tokens = Arc::new(Es256AccessTokens::new(jwt_settings, &signing_key, &[])?);
+    let access_tokens = Arc::new(Es256AccessTokens::with_keys(
+        jwt_settings,
+        keys::managed_keys(&storage).await?,
+    )?);
+    keys::spawn_key_refresh(
+        storage.clone(),
+        Arc::downgrade(&access_tokens),
+        config.key_refresh_interval,
+    );
     let hasher = Argon2idHasher::new(config.argon2, config.hash_concurrency).map_err(anyhow::Error::msg)?;
-    let clock: Arc<dyn Clock> = overrides.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
     let audit: Arc<dyn AuditLog> = Arc::new(SqlAuditLog::new(connection.clone()));
     let limits = build_limits(config, clock.clone(), audit.clone())?;
     let retention = config.access_token_lifetime + config.jwt_leeway + time::Duration::seconds(60);
@@ -217,12 +208,12 @@ async fn build_state(
         .await
         .context("could not load the revoked sessions")?;
     let csrf = CsrfGuard::new(
-        signing_key.derive_secret("somnium csrf"),
+        storage.encryption.blind_index_key().derive_secret("somnium csrf"),
         Arc::new(config.cors_origins.clone()),
     );
 
     let ports = Ports {
-        users: Arc::new(SqlUserRepository::new(connection.clone())),
+        users: Arc::new(storage.users()),
         sessions: Arc::new(SqlSessionRepository::new(connection.clone())),
         audit,
         hasher: Arc::new(hasher),
@@ -260,7 +251,10 @@ async fn build_state(
     };
     let state = HttpState {
         auth,
-        jwks: Arc::new(access_tokens.jwks().clone()),
+        jwks: {
+            let access_tokens = access_tokens.clone();
+            Arc::new(move |now| access_tokens.jwks(now))
+        },
         access_tokens,
         clock,
         readiness: Arc::new(ServiceProbe {
@@ -348,7 +342,7 @@ fn rand_bytes() -> [u8; 16] {
 /// Builds the use cases over a fresh database connection, for the command-line tools.
 ///
 /// # Errors
-/// Fails when the database or the signing key cannot be used.
+/// Fails when the database or the keys cannot be used.
 pub async fn auth_service(config: &Config) -> anyhow::Result<AuthService> {
     auth_service_with(config, Overrides::default()).await
 }
@@ -356,10 +350,10 @@ pub async fn auth_service(config: &Config) -> anyhow::Result<AuthService> {
 /// Builds the use cases with replaced adapters, as tests do to move time.
 ///
 /// # Errors
-/// Fails when the database or the signing key cannot be used.
+/// Fails when the database or the keys cannot be used.
 pub async fn auth_service_with(config: &Config, overrides: Overrides) -> anyhow::Result<AuthService> {
-    let connection = open_database(config).await?;
-    let (state, _) = build_state(config, connection, overrides).await?;
+    let storage = keys::prepare_storage(config).await?;
+    let (state, _) = build_state(config, storage, overrides).await?;
     Ok(state.auth)
 }
 

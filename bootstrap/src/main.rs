@@ -52,6 +52,54 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Rotate the keys that seal personal data and sign tokens.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Show the data keys with the rows each seals, and the signing keys with their schedule.
+    List,
+    /// Put a new data key in front of the key ring; new values are sealed with it.
+    RotateData {
+        /// Add the key at the end of the ring, sealing nothing until `promote-data`.
+        #[arg(long)]
+        staged: bool,
+        /// Print the new ring to standard output instead of writing the key ring file.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Make a staged data key current.
+    PromoteData {
+        /// The id of the staged key.
+        key_id: String,
+        /// Print the new ring to standard output instead of writing the key ring file.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Reseal every row under the current data key, in batches, while the service runs.
+    Reencrypt {
+        /// Rows resealed per step.
+        #[arg(long, default_value_t = somnium::keys::DEFAULT_BATCH)]
+        batch_size: u64,
+    },
+    /// Remove a data key from the ring once no row is sealed under it.
+    RetireData {
+        /// The id of the key to retire.
+        key_id: String,
+        /// Print the new ring to standard output instead of writing the key ring file.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Add a new ES256 signing key; it is published at once and signs new tokens after a delay.
+    RotateSigning {
+        /// Seconds until the new key signs tokens; default twice SOMNIUM_KEY_REFRESH_SECONDS.
+        #[arg(long)]
+        activate_in: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +177,7 @@ async fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Prune { before },
         } => admin::prune_audit(&config, &before).await,
+        Command::Keys { command } => run_keys(&config, command).await,
     };
     telemetry.shutdown();
     match outcome {
@@ -140,6 +189,30 @@ async fn main() -> ExitCode {
     }
 }
 
+async fn run_keys(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
+    use somnium::keys;
+    match command {
+        KeysCommand::List => print!("{}", keys::list(config).await?),
+        KeysCommand::RotateData { staged, print } => {
+            keys::rotate_data(config, staged, print).await?;
+        }
+        KeysCommand::PromoteData { key_id, print } => keys::promote_data(config, &key_id, print).await?,
+        KeysCommand::Reencrypt { batch_size } => {
+            keys::reencrypt(config, batch_size).await?;
+        }
+        KeysCommand::RetireData { key_id, print } => keys::retire_data(config, &key_id, print).await?,
+        KeysCommand::RotateSigning { activate_in } => {
+            let kid = keys::rotate_signing(
+                config,
+                activate_in.map(|seconds| time::Duration::seconds(seconds.into())),
+            )
+            .await?;
+            println!("{kid}");
+        }
+    }
+    Ok(())
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     if config.environment == Environment::Development {
         let database = if config.is_sqlite() {
@@ -147,9 +220,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             "DATABASE_URL"
         };
-        let key = match &config.signing_key {
-            somnium::SigningKeySource::Generated(_) => "a signing key generated under the data directory",
-            _ => "the configured signing key",
+        let key = match &config.data_keys {
+            somnium::SecretSource::Generated(_) => "data keys generated under the data directory",
+            _ => "the configured data keys",
         };
         tracing::warn!(
             data_dir = %config.data_dir.display(),

@@ -24,7 +24,7 @@ fn production_without_database_url_names_the_variable() {
 }
 
 #[test]
-fn production_without_signing_key_names_the_variable() {
+fn production_without_data_keys_names_the_variable() {
     let output = somnium()
         .env("SOMNIUM_ENV", "production")
         .env("DATABASE_URL", "postgres://127.0.0.1:1/none")
@@ -32,7 +32,7 @@ fn production_without_signing_key_names_the_variable() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("SOMNIUM_SIGNING_KEY_FILE"), "{stderr}");
+    assert!(stderr.contains("SOMNIUM_DATA_KEYS_FILE"), "{stderr}");
 }
 
 #[test]
@@ -200,4 +200,88 @@ fn development_reads_a_dotenv_file() {
         "the environment wins over .env: {}",
         String::from_utf8_lossy(&overridden.stderr)
     );
+}
+
+#[test]
+fn a_short_data_key_is_refused_before_anything_starts() {
+    let output = somnium()
+        .env("SOMNIUM_DATA_KEYS", "k1:c2hvcnQ=")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("SOMNIUM_DATA_KEYS") && stderr.contains("exactly 32"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn keys_commands_rotate_reencrypt_and_retire() {
+    let directory = tempfile::tempdir().unwrap();
+    let data_dir = directory.path().join("data");
+    let run = |args: &[&str]| {
+        let output = somnium()
+            .env("SOMNIUM_DATA_DIR", &data_dir)
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        (stdout, stderr)
+    };
+    run(&["migrate"]);
+    let (listed, _) = run(&["keys", "list"]);
+    let ring_path = data_dir.join("data-keys");
+    let ring = std::fs::read_to_string(&ring_path).unwrap();
+    let (old_id, old_key) = ring.trim().split_once(':').unwrap();
+    assert!(listed.contains(old_id), "{listed}");
+    assert!(!listed.contains(old_key), "keys list printed key material");
+
+    run(&["keys", "rotate-data"]);
+    let rotated = std::fs::read_to_string(&ring_path).unwrap();
+    assert_eq!(rotated.lines().count(), 2);
+    assert!(rotated.lines().nth(1).unwrap().starts_with(old_id));
+    assert_eq!(
+        std::fs::metadata(&ring_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    run(&["keys", "rotate-data", "--staged"]);
+    let staged = std::fs::read_to_string(&ring_path).unwrap();
+    assert_eq!(staged.lines().count(), 3);
+    let staged_id = staged.lines().nth(2).unwrap().split(':').next().unwrap().to_owned();
+    run(&["keys", "promote-data", &staged_id]);
+    let promoted = std::fs::read_to_string(&ring_path).unwrap();
+    assert!(promoted.starts_with(&format!("{staged_id}:")));
+
+    let (_, progress) = run(&["keys", "reencrypt", "--batch-size", "10"]);
+    assert!(progress.contains("done:"), "{progress}");
+    run(&["keys", "retire-data", old_id]);
+    let retired = std::fs::read_to_string(&ring_path).unwrap();
+    assert_eq!(retired.lines().count(), 2);
+    assert!(!retired.contains(old_id));
+
+    let (kid, schedule) = run(&["keys", "rotate-signing", "--activate-in", "0"]);
+    assert!(schedule.contains("published"), "{schedule}");
+    let (listed, _) = run(&["keys", "list"]);
+    assert!(listed.contains(kid.trim()), "{listed}");
+}
+
+#[test]
+fn rotate_data_prints_an_inline_ring_instead_of_writing_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let ring = "k1:c29tbml1bS10ZXN0LWtleS0zMi1ieXRlcy1sb25nLiE=";
+    let output = somnium()
+        .env("SOMNIUM_DATA_DIR", directory.path().join("data"))
+        .env("SOMNIUM_DATA_KEYS", ring)
+        .args(["keys", "rotate-data"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.trim().strip_prefix("SOMNIUM_DATA_KEYS=").unwrap();
+    assert!(line.ends_with(&format!(",{ring}")), "{line}");
 }

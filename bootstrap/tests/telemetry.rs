@@ -26,8 +26,7 @@ async fn spans_and_metrics_are_exported() {
     let directory = tempfile::tempdir().unwrap();
     let mut config = Config::from_vars(&Default::default()).unwrap();
     config.listen_addr = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = directory.path().join("data");
-    config.signing_key = somnium::SigningKeySource::Generated(config.data_dir.join("signing-key.pem"));
+    config.set_data_dir(directory.path().join("data"));
     config.database_url = format!("sqlite://{}?mode=rwc", config.data_dir.join("somnium.db").display());
     let application = Application::build(&config, Overrides::default()).await.unwrap();
     let base = format!("http://127.0.0.1:{}", application.port());

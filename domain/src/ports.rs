@@ -69,6 +69,54 @@ pub enum UpdateUserError {
     Repository(#[from] RepositoryError),
 }
 
+/// Why a stored value could not be sealed or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum FieldEncryptionError {
+    /// The value names a data key the key ring does not hold.
+    #[error("no data key with id `{0}` is in the key ring")]
+    UnknownKey(String),
+    /// The value is not in the sealed format.
+    #[error("the stored value is not a sealed value")]
+    Malformed,
+    /// Authentication failed: the value was altered, belongs to another row or field, or the key
+    /// with its id has other bytes than the one that sealed it.
+    #[error("the sealed value failed authentication")]
+    Tampered,
+}
+
+/// Which field of which row a sealed value belongs to. Both are bound into the ciphertext, so a
+/// value copied to another row or another column no longer opens.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldBinding<'a> {
+    /// The table and column, such as `users.email`.
+    pub field: &'static str,
+    /// The row's id.
+    pub row: &'a str,
+}
+
+/// Encryption of personal data and second-factor secrets at rest. Storage adapters seal values
+/// before writing and open them after reading; use cases only ever see plain values.
+pub trait FieldEncryption: Send + Sync {
+    /// Encrypts `plaintext` under the current data key; the result names that key.
+    ///
+    /// # Errors
+    /// [`FieldEncryptionError`] when no current key is usable.
+    fn seal(&self, binding: FieldBinding<'_>, plaintext: &str) -> Result<String, FieldEncryptionError>;
+
+    /// Decrypts a value sealed by [`FieldEncryption::seal`] for the same binding.
+    ///
+    /// # Errors
+    /// [`FieldEncryptionError`] when the key is unknown or the value fails authentication.
+    fn open(&self, binding: FieldBinding<'_>, sealed: &str) -> Result<String, FieldEncryptionError>;
+
+    /// The id of the data key new values are sealed under.
+    fn current_key_id(&self) -> String;
+
+    /// A keyed, deterministic digest of a normalized email, so accounts can be found and kept
+    /// unique by email without storing the email in the clear.
+    fn blind_index(&self, normalized_email: &str) -> String;
+}
+
 /// Accounts and their password hashes.
 #[async_trait]
 pub trait UserRepository: Send + Sync {

@@ -26,7 +26,7 @@ fn encode_part(value: &Value) -> String {
 
 /// Signs `claims` with the app's own signing key, as a forger holding the key would.
 fn sign_with_server_key(app: &TestApp, header_typ: &str, claims: &Value) -> String {
-    let pem = std::fs::read(app.config.data_dir.join("signing-key.pem")).unwrap();
+    let pem = app.signing_key_pem.clone();
     let signer = ES256.signer_from_pem(&pem).unwrap();
     let mut header = JwsHeader::new();
     header.set_token_type(header_typ);
@@ -37,7 +37,7 @@ fn sign_with_server_key(app: &TestApp, header_typ: &str, claims: &Value) -> Stri
 }
 
 fn server_kid(app: &TestApp) -> String {
-    let pem = std::fs::read(app.config.data_dir.join("signing-key.pem")).unwrap();
+    let pem = app.signing_key_pem.clone();
     let key_pair = ES256.key_pair_from_pem(&pem).unwrap();
     let jwk = josekit::jwk::KeyPair::to_jwk_public_key(&key_pair);
     let canonical = format!(
@@ -84,7 +84,7 @@ on_both_backends! {
         hs_header.set_token_type("at+jwt");
         hs_header.set_key_id(header["kid"].as_str().unwrap());
         let payload = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
-        let pem = std::fs::read(app.config.data_dir.join("signing-key.pem")).unwrap();
+        let pem = app.signing_key_pem.clone();
         let key_pair = ES256.key_pair_from_pem(&pem).unwrap();
         let public_pem = josekit::jwk::KeyPair::to_pem_public_key(&key_pair);
         for secret in [public_jwk_text.as_bytes(), public_pem.as_slice()] {

@@ -78,7 +78,8 @@ on_both_backends! {
         for token in [&first_refresh, &second_refresh] {
             secrets.push(hex::encode(Sha256::digest(token.as_bytes())));
         }
-        let stored_hash = app.query(&format!("SELECT password_hash FROM users WHERE email_normalized = '{email}'")).await;
+        let index = app.email_index(&email);
+        let stored_hash = app.query(&format!("SELECT password_hash FROM users WHERE email_index = '{index}'")).await;
         secrets.push(stored_hash[0]["password_hash"].as_str().unwrap().to_owned());
 
         let all_events = app.query("SELECT event_type, resource, outcome, detail, client_ip, user_agent, request_id FROM audit_events").await;

@@ -7,6 +7,7 @@ mod audit;
 mod audit_chain;
 mod browser_sessions;
 mod emergency;
+mod encryption;
 mod errors;
 mod lockout;
 mod login;

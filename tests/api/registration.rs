@@ -52,7 +52,8 @@ on_both_backends! {
             let problem: Value = response.json().await.unwrap();
             assert_eq!(problem["type"], "urn:somnium:problem:email-taken");
         }
-        let count = app.query(&format!("SELECT id FROM users WHERE email_normalized = '{local}@example.test'")).await;
+        let index = app.email_index(&format!("{local}@example.test"));
+        let count = app.query(&format!("SELECT id FROM users WHERE email_index = '{index}'")).await;
         assert_eq!(count.len(), 1);
     }
 
@@ -138,7 +139,11 @@ on_both_backends! {
         let response = app.register(&unique_email(), "Correct-Horse-9", name).await;
         let user: Value = response.json().await.unwrap();
         assert_eq!(user["full_name"], name);
-        let stored = app.query(&format!("SELECT full_name FROM users WHERE email_normalized = '{}'", user["email"].as_str().unwrap())).await;
-        assert_eq!(stored[0]["full_name"], name);
+        let id = user["id"].as_str().unwrap();
+        let index = app.email_index(user["email"].as_str().unwrap());
+        let stored = app.query(&format!("SELECT full_name FROM users WHERE email_index = '{index}'")).await;
+        let sealed = stored[0]["full_name"].as_str().unwrap();
+        assert_ne!(sealed, name);
+        assert_eq!(app.open_sealed("users.full_name", id, sealed).unwrap(), name);
     }
 }

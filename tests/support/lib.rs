@@ -55,7 +55,16 @@ pub struct TestApp {
     pub database: DatabaseConnection,
     pub backend: Backend,
     pub config: Config,
+    /// The PEM private key the app signed with when it started.
+    pub signing_key_pem: Vec<u8>,
     _data_dir: TempDir,
+}
+
+/// The newest stored signing key of the database `config` names.
+pub async fn current_signing_key_pem(config: &Config) -> Vec<u8> {
+    let storage = somnium::keys::prepare_storage(config).await.expect("storage opens");
+    let keys = storage.signing_keys().load().await.expect("signing keys load");
+    keys.last().expect("a signing key is stored").pem.as_bytes().to_vec()
 }
 
 /// The PostgreSQL server URL for tests, or `None` when the PostgreSQL suite should be skipped.
@@ -108,6 +117,7 @@ impl TestApp {
             clock,
             database,
             backend: self.backend,
+            signing_key_pem: current_signing_key_pem(&config).await,
             config,
             _data_dir: data_dir,
         }
@@ -118,8 +128,7 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::from_vars(&Default::default()).expect("default configuration");
         config.listen_addr = "127.0.0.1:0".parse().unwrap();
-        config.data_dir = data_dir.path().join("data");
-        config.signing_key = somnium::SigningKeySource::Generated(config.data_dir.join("signing-key.pem"));
+        config.set_data_dir(data_dir.path().join("data"));
         // Every test client shares 127.0.0.1, so the production limits would throttle the suite;
         // tests of the limits set their own.
         let generous = somnium_domain::rate_limit::RateLimit::per_minute(100_000);
@@ -160,6 +169,7 @@ impl TestApp {
             clock,
             database,
             backend,
+            signing_key_pem: current_signing_key_pem(&config).await,
             config,
             _data_dir: data_dir,
         })
@@ -313,6 +323,20 @@ impl TestApp {
         rows.iter()
             .map(|row| sea_orm::JsonValue::from_query_result(row, "").expect("row converts to JSON"))
             .collect()
+    }
+
+    /// The blind index under which the app stores `email`, to find its row with plain SQL.
+    pub fn email_index(&self, email: &str) -> String {
+        let encryption = somnium::keys::load_field_encryption(&self.config).expect("the app's keys load");
+        let email = somnium_domain::Email::parse(email).expect("a valid email");
+        somnium_domain::ports::FieldEncryption::blind_index(&encryption, email.normalized())
+    }
+
+    /// Opens a sealed value read with plain SQL, with the app's keys.
+    pub fn open_sealed(&self, field: &'static str, row: &str, sealed: &str) -> Result<String, String> {
+        let encryption = somnium::keys::load_field_encryption(&self.config).expect("the app's keys load");
+        let binding = somnium_domain::ports::FieldBinding { field, row };
+        somnium_domain::ports::FieldEncryption::open(&encryption, binding, sealed).map_err(|error| error.to_string())
     }
 
     /// Audit events of one type, oldest first.

@@ -47,7 +47,8 @@ impl MetaApi {
         tag = "ApiTags::Keys"
     )]
     async fn jwks(&self, request: &Request) -> JwksResponse {
-        JwksResponse::Ok(Json(state(request).jwks.as_ref().clone()))
+        let state = state(request);
+        JwksResponse::Ok(Json((state.jwks)(state.clock.now())))
     }
 
     /// Liveness

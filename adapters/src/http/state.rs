@@ -19,7 +19,7 @@ pub struct HttpState {
     pub auth: AuthService,
     pub access_tokens: Arc<dyn AccessTokenVerifier>,
     pub clock: Arc<dyn Clock>,
-    pub jwks: Arc<Value>,
+    pub jwks: Arc<dyn Fn(time::OffsetDateTime) -> Value + Send + Sync>,
     pub readiness: Arc<dyn ReadinessProbe>,
     pub revocations: Arc<dyn RevocationList>,
     pub csrf: CsrfGuard,

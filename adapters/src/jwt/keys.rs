@@ -1,8 +1,3 @@
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
@@ -22,12 +17,6 @@ pub enum SigningKeyError {
     InvalidPem(#[source] josekit::JoseError),
     #[error("could not generate a signing key")]
     Generation(#[source] josekit::JoseError),
-    #[error("could not read or write the signing key file {path}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl SigningKey {
@@ -47,34 +36,6 @@ impl SigningKey {
         Ok(Self::from_key_pair(key_pair))
     }
 
-    /// Loads the key at `path`, or generates one and writes it there with mode 0600.
-    ///
-    /// # Errors
-    /// [`SigningKeyError`] when the file cannot be read, written or parsed.
-    pub fn load_or_generate(path: &Path) -> Result<Self, SigningKeyError> {
-        let io_error = |source| SigningKeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        if path.exists() {
-            let pem = fs::read(path).map_err(io_error)?;
-            return Self::from_pem(&pem);
-        }
-
-        let key = Self::generate()?;
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io_error)?;
-        file.write_all(&key.key_pair.to_pem_private_key()).map_err(io_error)?;
-        // The umask may have cleared bits but never adds any; this makes the mode exact.
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io_error)?;
-        tracing::info!(path = %path.display(), kid = %key.kid, "generated a new signing key");
-        Ok(key)
-    }
-
     fn from_key_pair(key_pair: EcKeyPair) -> Self {
         let kid = thumbprint(&key_pair);
         Self { key_pair, kid }
@@ -85,16 +46,9 @@ impl SigningKey {
         &self.kid
     }
 
-    /// Derives a 32-byte secret for another purpose (such as CSRF tokens) from the private key,
-    /// so every instance that shares the signing key shares the secret without another key to
-    /// distribute. Distinct labels give unrelated secrets.
-    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
-        use hmac::{Hmac, Mac};
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key_pair.to_der_private_key()).expect("HMAC takes keys of any length");
-        mac.update(label.as_bytes());
-        mac.finalize().into_bytes().into()
+    /// The private key as PKCS#8 PEM, for sealing into storage.
+    pub fn to_pem(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(String::from_utf8_lossy(&self.key_pair.to_pem_private_key()).into_owned())
     }
 
     pub(crate) fn key_pair(&self) -> &EcKeyPair {

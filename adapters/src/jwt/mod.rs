@@ -5,4 +5,4 @@ mod keys;
 mod tokens;
 
 pub use keys::{SigningKey, SigningKeyError};
-pub use tokens::{Es256AccessTokens, JwtSettings, DEVICE_TOKEN_LIFETIME, MAX_LEEWAY};
+pub use tokens::{Es256AccessTokens, JwtSettings, ManagedKey, DEVICE_TOKEN_LIFETIME, MAX_LEEWAY};

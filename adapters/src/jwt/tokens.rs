@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use josekit::jwk::KeyPair;
@@ -31,13 +31,35 @@ pub struct JwtSettings {
     pub leeway: Duration,
 }
 
-/// Signs with the current key and verifies with any published key.
+/// A signing key with the times that decide when it signs and when it is published.
+#[derive(Clone)]
+pub struct ManagedKey {
+    pub key: SigningKey,
+    /// From this time on the key signs new tokens, unless a newer key has taken over.
+    pub activates_at: OffsetDateTime,
+    /// When a newer key took over; the key stays published until the tokens it signed expire.
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+struct KeyEntry {
+    kid: String,
+    signer: EcdsaJwsSigner,
+    verifier: EcdsaJwsVerifier,
+    jwk: Value,
+    activates_at: OffsetDateTime,
+    retired_at: Option<OffsetDateTime>,
+}
+
+/// The keys of one moment, oldest activation first.
+struct KeySet {
+    entries: Vec<KeyEntry>,
+}
+
+/// Signs with the newest active key and verifies with every published key. The set can be
+/// replaced while serving, which is how a rotation made by another instance arrives.
 pub struct Es256AccessTokens {
     settings: JwtSettings,
-    signer: EcdsaJwsSigner,
-    signing_kid: String,
-    verifiers: HashMap<String, EcdsaJwsVerifier>,
-    jwks: Value,
+    keys: RwLock<Arc<KeySet>>,
 }
 
 impl Es256AccessTokens {
@@ -47,50 +69,110 @@ impl Es256AccessTokens {
     /// # Errors
     /// [`AccessTokenError::Signing`] when josekit rejects a key.
     pub fn new(settings: JwtSettings, current: &SigningKey, previous: &[SigningKey]) -> Result<Self, AccessTokenError> {
-        let signing_error = |error: josekit::JoseError| AccessTokenError::Signing(error.to_string());
-        let mut signer = ES256
-            .signer_from_jwk(&current.key_pair().to_jwk_private_key())
-            .map_err(signing_error)?;
-        signer.set_key_id(current.kid());
+        let keys = previous
+            .iter()
+            .map(|key| ManagedKey {
+                key: key.clone(),
+                activates_at: OffsetDateTime::UNIX_EPOCH,
+                retired_at: None,
+            })
+            .chain(std::iter::once(ManagedKey {
+                key: current.clone(),
+                activates_at: OffsetDateTime::UNIX_EPOCH + Duration::SECOND,
+                retired_at: None,
+            }))
+            .collect();
+        Self::with_keys(settings, keys)
+    }
 
-        let mut verifiers = HashMap::new();
-        let mut published = Vec::new();
-        for key in std::iter::once(current).chain(previous) {
-            let public = key.key_pair().to_jwk_public_key();
-            let mut verifier = ES256.verifier_from_jwk(&public).map_err(signing_error)?;
-            verifier.set_key_id(key.kid());
-            verifiers.insert(key.kid().to_owned(), verifier);
-
-            let mut entry: serde_json::Map<String, Value> = public.as_ref().clone();
-            entry.insert("kid".into(), json!(key.kid()));
-            entry.insert("alg".into(), json!("ES256"));
-            entry.insert("use".into(), json!("sig"));
-            published.push(Value::Object(entry));
-        }
-
+    /// Builds from managed keys, as loaded from storage.
+    ///
+    /// # Errors
+    /// [`AccessTokenError::Signing`] when `keys` is empty or josekit rejects a key.
+    pub fn with_keys(settings: JwtSettings, keys: Vec<ManagedKey>) -> Result<Self, AccessTokenError> {
         let settings = JwtSettings {
             leeway: settings.leeway.min(MAX_LEEWAY),
             ..settings
         };
         Ok(Self {
             settings,
-            signer,
-            signing_kid: current.kid().to_owned(),
-            verifiers,
-            jwks: json!({ "keys": published }),
+            keys: RwLock::new(Arc::new(key_set(keys)?)),
         })
     }
 
-    /// Returns the JSON Web Key Set of every key whose tokens are accepted.
-    pub fn jwks(&self) -> &Value {
-        &self.jwks
+    /// Replaces the keys, for a rotation made elsewhere.
+    ///
+    /// # Errors
+    /// [`AccessTokenError::Signing`] when `keys` is empty or josekit rejects a key; the keys in
+    /// use stay.
+    pub fn install(&self, keys: Vec<ManagedKey>) -> Result<(), AccessTokenError> {
+        let set = key_set(keys)?;
+        *self.keys.write().expect("signing key lock") = Arc::new(set);
+        Ok(())
+    }
+
+    /// The JSON Web Key Set at `now`: every key that signs or signed tokens still unexpired.
+    pub fn jwks(&self, now: OffsetDateTime) -> Value {
+        let keys = self.keys();
+        let published: Vec<Value> = keys
+            .entries
+            .iter()
+            .filter(|entry| self.is_published(entry, now))
+            .map(|entry| entry.jwk.clone())
+            .collect();
+        json!({ "keys": published })
+    }
+
+    /// The kid new tokens are signed with at `now`.
+    pub fn signing_kid(&self, now: OffsetDateTime) -> String {
+        let keys = self.keys();
+        signer_at(&keys, now).kid.clone()
+    }
+
+    fn keys(&self) -> Arc<KeySet> {
+        self.keys.read().expect("signing key lock").clone()
+    }
+
+    /// Published from creation until the longest-lived token it could have signed has expired.
+    fn is_published(&self, entry: &KeyEntry, now: OffsetDateTime) -> bool {
+        let retention = self.settings.access_token_lifetime + self.settings.leeway;
+        entry.retired_at.is_none_or(|retired_at| now < retired_at + retention)
+    }
+
+    fn sign(&self, payload: &JwtPayload, typ: &str, now: OffsetDateTime) -> Result<String, AccessTokenError> {
+        let keys = self.keys();
+        let entry = signer_at(&keys, now);
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        header.set_key_id(&entry.kid);
+        jwt::encode_with_signer(payload, &header, &entry.signer)
+            .map_err(|error| AccessTokenError::Signing(error.to_string()))
+    }
+
+    fn verify_with_published(
+        &self,
+        token: &str,
+        kid: &str,
+        now: OffsetDateTime,
+    ) -> Result<JwtPayload, AccessTokenError> {
+        let keys = self.keys();
+        let entry = keys
+            .entries
+            .iter()
+            .find(|entry| entry.kid == kid && self.is_published(entry, now))
+            .ok_or(AccessTokenError::UnknownKey)?;
+        let (payload, _header) = jwt::decode_with_verifier(token, &entry.verifier).map_err(|error| match error {
+            josekit::JoseError::InvalidSignature(_) => AccessTokenError::BadSignature,
+            _ => AccessTokenError::Malformed,
+        })?;
+        Ok(payload)
     }
 
     pub fn settings(&self) -> &JwtSettings {
         &self.settings
     }
 
-    fn check_header(&self, token: &str) -> Result<&EcdsaJwsVerifier, AccessTokenError> {
+    fn check_header(token: &str) -> Result<String, AccessTokenError> {
         let header = jwt::decode_header(token).map_err(|_| AccessTokenError::Malformed)?;
         // Pinning the algorithm rejects `none` and HMAC tokens signed with the public key
         // before any key is chosen.
@@ -101,11 +183,11 @@ impl Es256AccessTokens {
         if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) && !typ.eq_ignore_ascii_case("application/at+jwt") {
             return Err(AccessTokenError::Header("typ must be at+jwt"));
         }
-        let kid = header
+        header
             .claim("kid")
             .and_then(Value::as_str)
-            .ok_or(AccessTokenError::UnknownKey)?;
-        self.verifiers.get(kid).ok_or(AccessTokenError::UnknownKey)
+            .map(str::to_owned)
+            .ok_or(AccessTokenError::UnknownKey)
     }
 
     fn check_claims(&self, payload: &JwtPayload, now: OffsetDateTime) -> Result<AccessTokenClaims, AccessTokenError> {
@@ -183,10 +265,6 @@ impl AccessTokenIssuer for Es256AccessTokens {
             .access_token_lifetime
             .min(max_lifetime)
             .max(Duration::SECOND);
-        let mut header = JwsHeader::new();
-        header.set_token_type(ACCESS_TOKEN_TYP);
-        header.set_key_id(&self.signing_kid);
-
         let mut jti = [0_u8; 16];
         OsRng.fill_bytes(&mut jti);
         let mut payload = JwtPayload::new();
@@ -223,8 +301,7 @@ impl AccessTokenIssuer for Es256AccessTokens {
                 .map_err(|error| AccessTokenError::Signing(error.to_string()))?;
         }
 
-        let token = jwt::encode_with_signer(&payload, &header, &self.signer)
-            .map_err(|error| AccessTokenError::Signing(error.to_string()))?;
+        let token = self.sign(&payload, ACCESS_TOKEN_TYP, now)?;
         Ok(IssuedAccessToken {
             token: token.into(),
             expires_in_seconds: lifetime.whole_seconds(),
@@ -234,13 +311,51 @@ impl AccessTokenIssuer for Es256AccessTokens {
 
 impl AccessTokenVerifier for Es256AccessTokens {
     fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, AccessTokenError> {
-        let verifier = self.check_header(token)?;
-        let (payload, _header) = jwt::decode_with_verifier(token, verifier).map_err(|error| match error {
-            josekit::JoseError::InvalidSignature(_) => AccessTokenError::BadSignature,
-            _ => AccessTokenError::Malformed,
-        })?;
+        let kid = Self::check_header(token)?;
+        let payload = self.verify_with_published(token, &kid, now)?;
         self.check_claims(&payload, now)
     }
+}
+
+fn key_set(mut keys: Vec<ManagedKey>) -> Result<KeySet, AccessTokenError> {
+    if keys.is_empty() {
+        return Err(AccessTokenError::Signing("no signing key is configured".to_owned()));
+    }
+    let signing_error = |error: josekit::JoseError| AccessTokenError::Signing(error.to_string());
+    keys.sort_by_key(|key| key.activates_at);
+    let mut entries = Vec::with_capacity(keys.len());
+    for managed in keys {
+        let key = &managed.key;
+        let mut signer = ES256
+            .signer_from_jwk(&key.key_pair().to_jwk_private_key())
+            .map_err(signing_error)?;
+        signer.set_key_id(key.kid());
+        let public = key.key_pair().to_jwk_public_key();
+        let mut verifier = ES256.verifier_from_jwk(&public).map_err(signing_error)?;
+        verifier.set_key_id(key.kid());
+        let mut jwk: serde_json::Map<String, Value> = public.as_ref().clone();
+        jwk.insert("kid".into(), json!(key.kid()));
+        jwk.insert("alg".into(), json!("ES256"));
+        jwk.insert("use".into(), json!("sig"));
+        entries.push(KeyEntry {
+            kid: key.kid().to_owned(),
+            signer,
+            verifier,
+            jwk: Value::Object(jwk),
+            activates_at: managed.activates_at,
+            retired_at: managed.retired_at,
+        });
+    }
+    Ok(KeySet { entries })
+}
+
+/// The newest key already active at `now`; before any is active, the oldest.
+fn signer_at(keys: &KeySet, now: OffsetDateTime) -> &KeyEntry {
+    keys.entries
+        .iter()
+        .rev()
+        .find(|entry| entry.activates_at <= now)
+        .unwrap_or(&keys.entries[0])
 }
 
 fn to_offset(time: SystemTime) -> OffsetDateTime {
@@ -260,10 +375,6 @@ pub const DEVICE_TOKEN_LIFETIME: Duration = Duration::days(90);
 
 impl DeviceTokens for Es256AccessTokens {
     fn issue(&self, user_id: UserId, now: OffsetDateTime) -> Result<DeviceToken, AccessTokenError> {
-        let mut header = JwsHeader::new();
-        header.set_token_type(DEVICE_TOKEN_TYP);
-        header.set_key_id(&self.signing_kid);
-
         let mut device_id = [0_u8; 16];
         OsRng.fill_bytes(&mut device_id);
         let mut payload = JwtPayload::new();
@@ -280,9 +391,7 @@ impl DeviceTokens for Es256AccessTokens {
                 .set_claim(name, Some(value))
                 .map_err(|error| AccessTokenError::Signing(error.to_string()))?;
         }
-        let token = jwt::encode_with_signer(&payload, &header, &self.signer)
-            .map_err(|error| AccessTokenError::Signing(error.to_string()))?;
-        Ok(DeviceToken::new(token))
+        Ok(DeviceToken::new(self.sign(&payload, DEVICE_TOKEN_TYP, now)?))
     }
 
     fn verify(&self, token: &str, user_id: UserId, now: OffsetDateTime) -> Option<String> {
@@ -292,8 +401,8 @@ impl DeviceTokens for Es256AccessTokens {
         {
             return None;
         }
-        let verifier = self.verifiers.get(header.claim("kid").and_then(Value::as_str)?)?;
-        let (payload, _) = jwt::decode_with_verifier(token, verifier).ok()?;
+        let kid = header.claim("kid").and_then(Value::as_str)?;
+        let payload = self.verify_with_published(token, kid, now).ok()?;
 
         let valid = payload.claim("type").and_then(Value::as_str) == Some("device")
             && payload.issuer() == Some(self.settings.issuer.as_str())

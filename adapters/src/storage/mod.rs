@@ -8,10 +8,12 @@ pub mod entities;
 mod errors;
 pub mod migration;
 mod session_repository;
+mod signing_keys;
 mod user_repository;
 
 pub use audit_log::SqlAuditLog;
 pub use connect::{connect, migrate, ping, DatabaseSettings, StorageError};
 pub use emergency_repository::SqlEmergencyGrants;
 pub use session_repository::SqlSessionRepository;
-pub use user_repository::SqlUserRepository;
+pub use signing_keys::{SigningKeyStoreError, SqlSigningKeys, StoredSigningKey};
+pub use user_repository::{KeyCheckError, ResealStep, SqlUserRepository};

@@ -7,4 +7,5 @@ pub mod emergency_grant;
 pub mod password_history;
 pub mod refresh_token;
 pub mod session;
+pub mod signing_key;
 pub mod user;

@@ -5,9 +5,12 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// Sealed under a data key, bound to the row id.
     pub email: String,
+    /// HMAC-SHA256 of the normalized email under the blind-index key.
     #[sea_orm(unique)]
-    pub email_normalized: String,
+    pub email_index: String,
+    /// Sealed under a data key, bound to the row id.
     pub full_name: String,
     pub role: String,
     pub status: String,
@@ -15,6 +18,8 @@ pub struct Model {
     pub created_at: TimeDateTimeWithTimeZone,
     pub updated_at: TimeDateTimeWithTimeZone,
     pub must_change_password: bool,
+    /// The data key the row's sealed fields use; `NULL` for rows not sealed yet.
+    pub data_key_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
