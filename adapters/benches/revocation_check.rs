@@ -57,6 +57,7 @@ fn main() {
         auth_time: now,
         password_change_required: false,
         emergency: None,
+        mfa: false,
     };
     let token = tokens.issue(&claims, now, Duration::minutes(15)).expect("token signs");
     let token = secrecy::ExposeSecret::expose_secret(&token.token).to_owned();

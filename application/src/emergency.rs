@@ -17,23 +17,49 @@ pub enum EndGrantError {
     Unexpected(#[from] UnexpectedError),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// The caller's role requires a second factor and this session began without one.
+    #[error("emergency access needs a session that began with a second factor")]
+    SecondFactorRequired,
+    #[error(transparent)]
+    Unexpected(#[from] UnexpectedError),
+}
+
+impl From<somnium_domain::ports::RepositoryError> for GrantError {
+    fn from(error: somnium_domain::ports::RepositoryError) -> Self {
+        Self::Unexpected(error.into())
+    }
+}
+
+impl From<somnium_domain::ports::AccessTokenError> for GrantError {
+    fn from(error: somnium_domain::ports::AccessTokenError) -> Self {
+        Self::Unexpected(error.into())
+    }
+}
+
 impl AuthService {
     /// Opens an emergency grant for the caller's session and returns an access token carrying
     /// its `emergency` claim. Tokens refreshed in the session carry the claim until the grant
     /// expires or an administrator ends it. Each grant is a high-severity audit event.
     ///
     /// # Errors
-    /// [`UnexpectedError`] when storage or signing fails; the permission is the caller's to
-    /// check.
+    /// [`GrantError::SecondFactorRequired`] when the role requires a second factor the session
+    /// lacks; [`GrantError::Unexpected`] when storage or signing fails. The permission is the
+    /// caller's to check.
     #[tracing::instrument(name = "emergency_access", skip_all, fields(user_id = %caller.user_id, session_id = %caller.session_id, request_id = context.request_id.as_deref()))]
     pub async fn grant_emergency_access(
         &self,
         caller: &AccessTokenClaims,
         request: EmergencyRequest,
         context: &RequestContext,
-    ) -> Result<(EmergencyGrant, IssuedAccessToken), UnexpectedError> {
-        // NOTE: Somnium has no multi-factor authentication yet. Once it has, a caller enrolled in
-        // MFA must have passed it in this session (`amr` includes `otp`) before a grant opens.
+    ) -> Result<(EmergencyGrant, IssuedAccessToken), GrantError> {
+        // Break-glass access opens patient data without the usual checks, so a role that must
+        // use a second factor gets it only in a session that began with one.
+        if self.settings.mfa.requires(caller.role) && !caller.mfa {
+            tracing::info!(user_id = %caller.user_id, "emergency access refused: the session has no second factor");
+            return Err(GrantError::SecondFactorRequired);
+        }
         let now = self.ports.clock.now();
         let grant = EmergencyGrant {
             id: uuid::Builder::from_random_bytes(self.ports.random.bytes()).into_uuid(),

@@ -2,6 +2,7 @@
 //! refresh token.
 
 use somnium_domain::lockout::{client_key, AttemptKey, AttemptSource, LockScope};
+use somnium_domain::mfa::{ChallengePurpose, TotpEnrollment};
 use somnium_domain::password::PASSWORD_MAX_CHARS;
 use somnium_domain::session::SESSION_ABSOLUTE_LIFETIME;
 use somnium_domain::{
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::error::UnexpectedError;
 use crate::events::EventFacts;
+use crate::mfa::IssuedChallenge;
 use crate::service::{AuthService, TokenPair};
 
 #[derive(Debug)]
@@ -32,19 +34,62 @@ pub enum LoginError {
     Unexpected(#[from] UnexpectedError),
 }
 
+/// What a correct password leads to.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Signed in: the session has started.
+    Signed(TokenPair),
+    /// The account needs a second factor (or, when its role requires one it lacks, an
+    /// enrollment) before a session starts.
+    SecondFactorRequired(IssuedChallenge),
+}
+
 impl AuthService {
-    /// Verifies the credentials, starts a session and returns its token pair with a fresh
-    /// device token.
+    /// Verifies the credentials, then starts a session and returns its token pair with a fresh
+    /// device token, or returns the challenge of a second factor.
     ///
     /// # Errors
     /// [`LoginError::InvalidCredentials`] for every credential failure, including a locked
     /// account, after the same amount of hashing work whether or not the email is known.
     #[tracing::instrument(name = "login", skip_all, fields(user_id = tracing::field::Empty, request_id = context.request_id.as_deref()))]
-    pub async fn login(&self, request: LoginRequest, context: &RequestContext) -> Result<TokenPair, LoginError> {
+    pub async fn login(&self, request: LoginRequest, context: &RequestContext) -> Result<LoginOutcome, LoginError> {
         let (user, hash) = self.check_credentials(&request, context).await?;
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
         self.rehash_if_outdated(&user, &request.password, &hash).await;
 
+        let enrollment = self
+            .ports
+            .mfa
+            .find_enrollment(user.id)
+            .await
+            .map_err(UnexpectedError::from)?;
+        let purpose = if enrollment.as_ref().is_some_and(TotpEnrollment::is_confirmed) {
+            Some(ChallengePurpose::Verify)
+        } else if self.settings.mfa.requires(user.role) {
+            Some(ChallengePurpose::Enroll)
+        } else {
+            None
+        };
+        if let Some(purpose) = purpose {
+            let challenge = self
+                .issue_challenge(&user, purpose, request.remember_me, context)
+                .await?;
+            return Ok(LoginOutcome::SecondFactorRequired(challenge));
+        }
+        Ok(LoginOutcome::Signed(
+            self.start_session(&user, request.remember_me, false, context).await?,
+        ))
+    }
+
+    /// Starts a session for a user who has proved who they are, and returns its token pair
+    /// with a fresh device token.
+    pub(crate) async fn start_session(
+        &self,
+        user: &User,
+        remember_me: bool,
+        mfa_verified: bool,
+        context: &RequestContext,
+    ) -> Result<TokenPair, UnexpectedError> {
         let now = self.ports.clock.now();
         let limits = self.settings.sessions.limits(user.role);
         let session = Session {
@@ -52,12 +97,13 @@ impl AuthService {
             user_id: user.id,
             created_at: now,
             auth_time: now,
-            remember_me: request.remember_me,
+            remember_me,
             expires_at: now + limits.absolute.min(SESSION_ABSOLUTE_LIFETIME),
             revoked_at: None,
             last_used_at: now,
             client_ip: context.client_ip.clone(),
             user_agent: context.user_agent.clone(),
+            mfa_verified,
         };
         let refresh_token = self.ports.refresh_tokens.mint();
         let first_token = NewRefreshToken {
@@ -72,14 +118,10 @@ impl AuthService {
             outcome: AuditOutcome::Success,
             user_id: Some(user.id),
             resource: Some(format!("session:{}", session.id)),
-            detail: None,
+            detail: mfa_verified.then_some("mfa"),
             context,
         });
-        self.ports
-            .sessions
-            .create(&session, &first_token, &event)
-            .await
-            .map_err(UnexpectedError::from)?;
+        self.ports.sessions.create(&session, &first_token, &event).await?;
 
         let claims = AccessTokenClaims {
             user_id: user.id,
@@ -89,18 +131,14 @@ impl AuthService {
             auth_time: now,
             password_change_required: user.must_change_password,
             emergency: None,
+            mfa: mfa_verified,
         };
         let access_token = self
             .ports
             .access_tokens
-            .issue(&claims, now, session.idle_limit(&limits))
-            .map_err(UnexpectedError::from)?;
-        let device_token = self
-            .ports
-            .device_tokens
-            .issue(user.id, now)
-            .map_err(UnexpectedError::from)?;
-        tracing::info!(user_id = %user.id, session_id = %session.id, "login succeeded");
+            .issue(&claims, now, session.idle_limit(&limits))?;
+        let device_token = self.ports.device_tokens.issue(user.id, now)?;
+        tracing::info!(user_id = %user.id, session_id = %session.id, mfa_verified, "login succeeded");
         tracing::info!(target: "somnium::metrics", outcome = "success", monotonic_counter.somnium_logins = 1_u64);
 
         Ok(TokenPair {

@@ -267,6 +267,7 @@ impl AuthService {
                 scope: grant.scope(),
                 expires_at: grant.expires_at,
             }),
+            mfa: record.session.mfa_verified,
         };
         let access_token = self
             .ports

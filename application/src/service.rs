@@ -2,10 +2,11 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 use somnium_domain::lockout::LockoutPolicy;
+use somnium_domain::mfa::MfaPolicy;
 use somnium_domain::password_policy::PasswordPolicy;
 use somnium_domain::ports::{
-    AccessTokenIssuer, AuditLog, Clock, DeviceTokens, EmergencyGrants, LockoutStore, PasswordHasher,
-    RefreshTokenMinter, RevocationList, SecureRandom, SessionRepository, UserRepository,
+    AccessTokenIssuer, AuditLog, Clock, DeviceTokens, EmergencyGrants, LockoutStore, MfaRepository, PasswordHasher,
+    RefreshTokenMinter, RevocationList, SecureRandom, SessionRepository, TotpCodes, UserRepository,
 };
 use somnium_domain::session::SessionPolicy;
 use somnium_domain::{DeviceToken, IssuedAccessToken, Password, PasswordHash, RefreshToken, SessionId};
@@ -28,6 +29,8 @@ pub struct Ports {
     pub device_tokens: Arc<dyn DeviceTokens>,
     pub revocations: Arc<dyn RevocationList>,
     pub emergency: Arc<dyn EmergencyGrants>,
+    pub mfa: Arc<dyn MfaRepository>,
+    pub totp: Arc<dyn TotpCodes>,
 }
 
 /// Settings of the sign-in flow.
@@ -41,6 +44,10 @@ pub struct AuthSettings {
     pub sessions: SessionPolicy,
     /// How long an emergency-access grant lasts.
     pub emergency_access_lifetime: Duration,
+    /// The roles that must sign in with a second factor.
+    pub mfa: MfaPolicy,
+    /// The issuer name authenticator apps show next to the account.
+    pub mfa_issuer: String,
 }
 
 /// The tokens returned by login and refresh.

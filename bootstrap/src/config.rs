@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use somnium_adapters::crypto::{Argon2Params, BlindIndexKey, KeyRing};
 use somnium_adapters::http::rate_limit::RateLimits;
 use somnium_domain::lockout::LockoutPolicy;
+use somnium_domain::mfa::MfaPolicy;
 use somnium_domain::password_policy::PolicyPreset;
 use somnium_domain::rate_limit::RateLimit;
 use somnium_domain::session::{SessionLimits, SessionPolicy, SESSION_ABSOLUTE_LIFETIME};
@@ -152,6 +153,12 @@ pub struct Config {
     /// `SOMNIUM_PASSWORD_BLOCKLIST_FILE`: a file of common passwords (one per line) used instead
     /// of the shipped list of 10,000.
     pub password_blocklist_file: Option<PathBuf>,
+    /// `SOMNIUM_MFA_REQUIRED_ROLES`: comma-separated roles that must sign in with a second
+    /// factor, default every staff role (`ADMIN,ECMO_SPECIALIST,PHYSICIAN,NURSE`); `none` for
+    /// no role.
+    pub mfa: MfaPolicy,
+    /// `SOMNIUM_MFA_ISSUER`, default `Somnium`: the name authenticator apps show.
+    pub mfa_issuer: String,
 }
 
 /// The format of log lines.
@@ -199,6 +206,8 @@ const KNOWN_VARIABLES: &[&str] = &[
     "SOMNIUM_LOCKOUT_DEVICE_SECONDS",
     "SOMNIUM_LOCKOUT_DEVICE_THRESHOLD",
     "SOMNIUM_LOG_FORMAT",
+    "SOMNIUM_MFA_ISSUER",
+    "SOMNIUM_MFA_REQUIRED_ROLES",
     "SOMNIUM_PASSWORD_BLOCKLIST_FILE",
     "SOMNIUM_PASSWORD_MIN_LENGTH",
     "SOMNIUM_PASSWORD_POLICY",
@@ -431,6 +440,8 @@ impl Config {
                 Some(_) => Some(number(&get, "SOMNIUM_PASSWORD_MIN_LENGTH", 8, 8..=128)?),
             },
             password_blocklist_file: get("SOMNIUM_PASSWORD_BLOCKLIST_FILE").map(PathBuf::from),
+            mfa: mfa_policy(get("SOMNIUM_MFA_REQUIRED_ROLES"))?,
+            mfa_issuer: get("SOMNIUM_MFA_ISSUER").unwrap_or_else(|| "Somnium".into()),
         };
         config.check_production()
     }
@@ -482,6 +493,30 @@ impl Config {
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+fn mfa_policy(value: Option<String>) -> Result<MfaPolicy, ConfigError> {
+    let Some(value) = value else {
+        return Ok(MfaPolicy::staff());
+    };
+    if value.eq_ignore_ascii_case("none") {
+        return Ok(MfaPolicy {
+            required_roles: Vec::new(),
+        });
+    }
+    let mut required_roles = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+        let role = name.to_ascii_uppercase().parse::<Role>().map_err(|_| {
+            invalid(
+                "SOMNIUM_MFA_REQUIRED_ROLES",
+                format!("`{name}` is not a role; use ADMIN, ECMO_SPECIALIST, PHYSICIAN, NURSE or PATIENT, or none"),
+            )
+        })?;
+        if !required_roles.contains(&role) {
+            required_roles.push(role);
+        }
+    }
+    Ok(MfaPolicy { required_roles })
 }
 
 /// Reads a key given inline or as a file; development generates it under the data directory.
@@ -861,6 +896,18 @@ mod tests {
             Config::from_vars(&vars(&both)).unwrap_err().variable,
             "SOMNIUM_DATA_KEYS"
         );
+    }
+
+    #[test]
+    fn mfa_is_required_of_staff_unless_configured() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert!(config.mfa.requires(Role::Nurse) && !config.mfa.requires(Role::Patient));
+        let config = Config::from_vars(&vars(&[("SOMNIUM_MFA_REQUIRED_ROLES", "admin, PATIENT")])).unwrap();
+        assert_eq!(config.mfa.required_roles, [Role::Admin, Role::Patient]);
+        let config = Config::from_vars(&vars(&[("SOMNIUM_MFA_REQUIRED_ROLES", "none")])).unwrap();
+        assert!(config.mfa.required_roles.is_empty());
+        let error = Config::from_vars(&vars(&[("SOMNIUM_MFA_REQUIRED_ROLES", "ADMIN,JANITOR")])).unwrap_err();
+        assert_eq!(error.variable, "SOMNIUM_MFA_REQUIRED_ROLES");
     }
 
     #[test]

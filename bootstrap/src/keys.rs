@@ -12,7 +12,7 @@ use somnium_adapters::crypto::field_encryption::{
 };
 use somnium_adapters::crypto::{AesGcmFieldEncryption, BlindIndexKey, KeyRing};
 use somnium_adapters::jwt::{Es256AccessTokens, ManagedKey, SigningKey};
-use somnium_adapters::storage::{SqlSigningKeys, SqlUserRepository};
+use somnium_adapters::storage::{SqlMfaRepository, SqlSigningKeys, SqlUserRepository};
 use somnium_domain::ports::FieldEncryption;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -36,6 +36,10 @@ impl Storage {
 
     pub fn signing_keys(&self) -> SqlSigningKeys {
         SqlSigningKeys::new(self.connection.clone(), self.encryption.clone())
+    }
+
+    pub fn mfa(&self) -> SqlMfaRepository {
+        SqlMfaRepository::new(self.connection.clone(), self.encryption.clone())
     }
 }
 
@@ -334,6 +338,7 @@ pub async fn promote_data(config: &Config, id: &str, print: bool) -> anyhow::Res
 pub struct ReencryptReport {
     pub accounts: u64,
     pub signing_keys: u64,
+    pub totp_secrets: u64,
 }
 
 /// `somnium keys reencrypt`: reseals every row not under the current data key, in batches,
@@ -366,10 +371,11 @@ pub async fn reencrypt(config: &Config, batch: u64) -> anyhow::Result<ReencryptR
         );
     }
     report.signing_keys = storage.signing_keys().reseal().await?;
+    report.totp_secrets = storage.mfa().reseal().await?;
     eprintln!(
-        "done: {} accounts and {} signing keys resealed; every row is under {current}. Older keys can now be retired with \
-         somnium keys retire-data <id>",
-        report.accounts, report.signing_keys
+        "done: {} accounts, {} signing keys and {} TOTP secrets resealed; every row is under {current}. Older keys can \
+         now be retired with somnium keys retire-data <id>",
+        report.accounts, report.signing_keys, report.totp_secrets
     );
     tracing::info!(key_id = %current, accounts = report.accounts, signing_keys = report.signing_keys, "re-encryption finished");
     Ok(report)
@@ -390,10 +396,11 @@ pub async fn retire_data(config: &Config, id: &str, print: bool) -> anyhow::Resu
     };
     let accounts = storage.users().count_under(id).await?;
     let signing_keys = storage.signing_keys().count_under(id).await?;
-    if accounts + signing_keys > 0 {
+    let totp_secrets = storage.mfa().count_under(id).await?;
+    if accounts + signing_keys + totp_secrets > 0 {
         bail!(
-            "data key {id} still seals {accounts} accounts and {signing_keys} signing keys; run somnium keys reencrypt \
-             first"
+            "data key {id} still seals {accounts} accounts, {signing_keys} signing keys and {totp_secrets} TOTP \
+             secrets; run somnium keys reencrypt first"
         );
     }
     write_ring(&ring_destination(config, print), &retired)?;
@@ -441,7 +448,10 @@ pub async fn list(config: &Config) -> anyhow::Result<String> {
     for id in ring.ids() {
         let accounts = users.count_under(id).await?;
         let signing_keys = signing.count_under(id).await?;
-        out.push_str(&format!("  {id}  accounts={accounts} signing_keys={signing_keys}\n"));
+        let totp_secrets = storage.mfa().count_under(id).await?;
+        out.push_str(&format!(
+            "  {id}  accounts={accounts} signing_keys={signing_keys} totp_secrets={totp_secrets}\n"
+        ));
     }
     out.push_str("signing keys (oldest first):\n");
     for key in signing.load().await? {

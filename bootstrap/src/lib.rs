@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, RustlsCertificate, RustlsConfig, TcpListener};
 use poem::Server;
 use sea_orm::DatabaseConnection;
-use somnium_adapters::crypto::{Argon2idHasher, OsRandom, Sha256RefreshTokens, SystemClock};
+use somnium_adapters::crypto::{Argon2idHasher, HmacTotpCodes, OsRandom, Sha256RefreshTokens, SystemClock};
 use somnium_adapters::http::cookies::CsrfGuard;
 use somnium_adapters::http::rate_limit::RateLimitGuard;
 use somnium_adapters::http::transport::TransportSettings;
@@ -225,6 +225,13 @@ async fn build_state(
         device_tokens: access_tokens.clone(),
         revocations: revocations.clone(),
         emergency: Arc::new(SqlEmergencyGrants::new(connection.clone())),
+        mfa: Arc::new(storage.mfa()),
+        totp: Arc::new(HmacTotpCodes::new(
+            storage
+                .encryption
+                .blind_index_key()
+                .derive_secret("somnium recovery codes"),
+        )),
     };
     let settings = AuthSettings {
         refresh_grace_period: config.refresh_grace_period,
@@ -232,6 +239,8 @@ async fn build_state(
         emergency_access_lifetime: config.emergency_access_lifetime,
         lockout: config.lockout.clone(),
         password_policy: Arc::new(password_policy(config)?),
+        mfa: config.mfa.clone(),
+        mfa_issuer: config.mfa_issuer.clone(),
     };
     let auth = AuthService::new(ports, settings).await?;
 

@@ -59,10 +59,28 @@ pub enum AuditEventType {
     AuditTrailVerified,
     /// Events outside retention were deleted, leaving a checkpoint.
     AuditTrailPruned,
+    /// The password was accepted and a second-factor challenge issued.
+    MfaChallengeIssued,
+    /// A TOTP secret was issued and awaits confirmation.
+    MfaEnrollmentStarted,
+    /// TOTP was confirmed and turned on.
+    MfaEnabled,
+    /// The user turned TOTP off.
+    MfaDisabled,
+    /// An administrator removed a user's TOTP and recovery codes.
+    MfaReset,
+    /// A second-factor code or recovery code was accepted.
+    MfaVerified,
+    /// A wrong, replayed or expired second-factor code.
+    MfaFailed,
+    /// Too many wrong codes: the challenge or the account's second factor is blocked.
+    MfaBlocked,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRegenerated,
 }
 
 impl AuditEventType {
-    pub const ALL: [AuditEventType; 26] = [
+    pub const ALL: [AuditEventType; 35] = [
         AuditEventType::UserRegistered,
         AuditEventType::LoginSucceeded,
         AuditEventType::LoginFailed,
@@ -89,6 +107,15 @@ impl AuditEventType {
         AuditEventType::AuditTrailRead,
         AuditEventType::AuditTrailVerified,
         AuditEventType::AuditTrailPruned,
+        AuditEventType::MfaChallengeIssued,
+        AuditEventType::MfaEnrollmentStarted,
+        AuditEventType::MfaEnabled,
+        AuditEventType::MfaDisabled,
+        AuditEventType::MfaReset,
+        AuditEventType::MfaVerified,
+        AuditEventType::MfaFailed,
+        AuditEventType::MfaBlocked,
+        AuditEventType::RecoveryCodesRegenerated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +146,15 @@ impl AuditEventType {
             AuditEventType::AuditTrailRead => "audit_trail_read",
             AuditEventType::AuditTrailVerified => "audit_trail_verified",
             AuditEventType::AuditTrailPruned => "audit_trail_pruned",
+            AuditEventType::MfaChallengeIssued => "mfa_challenge_issued",
+            AuditEventType::MfaEnrollmentStarted => "mfa_enrollment_started",
+            AuditEventType::MfaEnabled => "mfa_enabled",
+            AuditEventType::MfaDisabled => "mfa_disabled",
+            AuditEventType::MfaReset => "mfa_reset",
+            AuditEventType::MfaVerified => "mfa_verified",
+            AuditEventType::MfaFailed => "mfa_failed",
+            AuditEventType::MfaBlocked => "mfa_blocked",
+            AuditEventType::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 

@@ -10,6 +10,7 @@ pub mod authorization;
 pub mod emergency;
 pub mod ids;
 pub mod lockout;
+pub mod mfa;
 pub mod password;
 pub mod password_policy;
 pub mod ports;

@@ -12,6 +12,7 @@ use crate::audit::{AuditEvent, AuditEventPage, AuditFilter, ChainVerification, P
 use crate::emergency::EmergencyGrant;
 use crate::ids::{RefreshTokenId, SessionId, UserId};
 use crate::lockout::{AttemptKey, AttemptStart, FailureOutcome, LockoutPolicy};
+use crate::mfa::{MfaChallenge, TotpEnrollment, TotpSecret};
 use crate::password::{Password, PasswordHash};
 use crate::rate_limit::{RateDecision, RateLimit};
 use crate::session::{NewRefreshToken, RefreshTokenRecord, Session, SuccessorSeed};
@@ -549,4 +550,146 @@ pub trait EmergencyGrants: Send + Sync {
         at: OffsetDateTime,
         event: &AuditEvent,
     ) -> Result<Option<EmergencyGrant>, RepositoryError>;
+}
+
+/// HMAC-based one-time codes (RFC 4226 and 6238) and the keyed hash of recovery codes.
+pub trait TotpCodes: Send + Sync {
+    /// The six-digit code of `secret` for TOTP step `step`.
+    fn code(&self, secret: &TotpSecret, step: i64) -> String;
+
+    /// A keyed hash of a normalized recovery code, the only form in which it is stored, so a
+    /// copy of the database cannot be searched for codes offline.
+    fn hash_recovery_code(&self, normalized: &str) -> String;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MfaStoreError {
+    /// TOTP is already on for the account; disable or reset it before enrolling again.
+    #[error("a second factor is already enabled")]
+    AlreadyEnabled,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// TOTP enrollments, recovery codes and the challenges issued after the password step. Every
+/// check-and-set here is one conditional write, so two instances racing on the same code, step
+/// or challenge cannot both succeed.
+#[async_trait]
+pub trait MfaRepository: Send + Sync {
+    /// # Errors
+    /// [`RepositoryError`] when the store fails; no enrollment is `Ok(None)`.
+    async fn find_enrollment(&self, user_id: UserId) -> Result<Option<TotpEnrollment>, RepositoryError>;
+
+    /// Stores a new unconfirmed secret, replacing an earlier unconfirmed one.
+    ///
+    /// # Errors
+    /// [`MfaStoreError::AlreadyEnabled`] when a confirmed enrollment exists.
+    async fn start_enrollment(
+        &self,
+        user_id: UserId,
+        secret: &TotpSecret,
+        now: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<(), MfaStoreError>;
+
+    /// Confirms the pending enrollment with the step of its first code and stores the recovery
+    /// code hashes. Returns `false` when there is no pending enrollment any more.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn confirm_enrollment(
+        &self,
+        user_id: UserId,
+        step: i64,
+        recovery_code_hashes: &[String],
+        now: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Records `step` as used if it is newer than every step used before. Returns `false` for a
+    /// replay.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn accept_step(&self, user_id: UserId, step: i64) -> Result<bool, RepositoryError>;
+
+    /// Marks an unused recovery code as spent. Returns `false` when no unused code matches.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn spend_recovery_code(
+        &self,
+        user_id: UserId,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Replaces every recovery code of the account.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: UserId,
+        hashes: &[String],
+        now: OffsetDateTime,
+        event: &AuditEvent,
+    ) -> Result<(), RepositoryError>;
+
+    /// Counts the account's unused recovery codes.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn unused_recovery_codes(&self, user_id: UserId) -> Result<u64, RepositoryError>;
+
+    /// Removes the enrollment and recovery codes and ends the account's open challenges.
+    /// Returns `false` when there was no enrollment.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn remove(&self, user_id: UserId, event: &AuditEvent) -> Result<bool, RepositoryError>;
+
+    /// Counts a wrong code against the account and returns the wrong codes within the window
+    /// that ends at `now`.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn record_account_failure(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> Result<u32, RepositoryError>;
+
+    /// Returns the wrong codes of the account within the window that ends at `now`.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn account_failures(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> Result<u32, RepositoryError>;
+
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn create_challenge(&self, challenge: &MfaChallenge, event: &AuditEvent) -> Result<(), RepositoryError>;
+
+    /// # Errors
+    /// [`RepositoryError`] when the store fails; an unknown token is `Ok(None)`.
+    async fn find_challenge(&self, token_hash: &str) -> Result<Option<MfaChallenge>, RepositoryError>;
+
+    /// Counts a wrong code against the challenge and returns its wrong codes so far.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn fail_challenge(&self, id: uuid::Uuid) -> Result<u32, RepositoryError>;
+
+    /// Marks the challenge used if it still is not. Returns `false` when another request used
+    /// it first.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails.
+    async fn consume_challenge(&self, id: uuid::Uuid, now: OffsetDateTime) -> Result<bool, RepositoryError>;
 }

@@ -33,6 +33,8 @@ pub struct Session {
     pub last_used_at: OffsetDateTime,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The sign-in that began the session included a second factor.
+    pub mfa_verified: bool,
 }
 
 impl Session {
@@ -164,6 +166,7 @@ mod tests {
             last_used_at: started,
             client_ip: None,
             user_agent: None,
+            mfa_verified: false,
         }
     }
 

@@ -22,6 +22,9 @@ pub struct AccessTokenClaims {
     pub password_change_required: bool,
     /// Present while the session holds an active emergency-access grant.
     pub emergency: Option<crate::emergency::EmergencyClaim>,
+    /// The session began with a password and a second factor; the token's `amr` then reads
+    /// `["pwd", "otp"]` instead of `["pwd"]`.
+    pub mfa: bool,
 }
 
 /// A freshly signed access token.

@@ -11,6 +11,7 @@ mod encryption;
 mod errors;
 mod lockout;
 mod login;
+mod mfa;
 mod password_policy;
 mod rate_limits;
 mod redis_sharing;

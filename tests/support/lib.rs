@@ -67,6 +67,33 @@ pub async fn current_signing_key_pem(config: &Config) -> Vec<u8> {
     keys.last().expect("a signing key is stored").pem.as_bytes().to_vec()
 }
 
+/// Computes the RFC 6238 code of a base32 `secret` for `step`, independently of the app's own
+/// implementation: HMAC-SHA1, dynamic truncation, six digits.
+pub fn totp_code(secret: &str, step: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let key = base32_decode(secret);
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(&key).unwrap();
+    mac.update(&u64::try_from(step).unwrap().to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = usize::from(digest[19] & 0x0f);
+    let value = u32::from_be_bytes(digest[offset..offset + 4].try_into().unwrap()) & 0x7fff_ffff;
+    format!("{:06}", value % 1_000_000)
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = String::new();
+    for character in text.trim_end_matches('=').chars() {
+        let value = ALPHABET.find(character.to_ascii_uppercase()).expect("base32 character");
+        bits.push_str(&format!("{value:05b}"));
+    }
+    bits.as_bytes()
+        .chunks(8)
+        .filter(|chunk| chunk.len() == 8)
+        .map(|chunk| u8::from_str_radix(std::str::from_utf8(chunk).unwrap(), 2).unwrap())
+        .collect()
+}
+
 /// The PostgreSQL server URL for tests, or `None` when the PostgreSQL suite should be skipped.
 ///
 /// With `SOMNIUM_TEST_REQUIRE_POSTGRES=1` (set by `.ci/run`) a missing URL fails the test
@@ -139,6 +166,11 @@ impl TestApp {
             default: generous,
         };
         config.redis_prefix = format!("somnium-test:{}:", uuid::Uuid::new_v4().simple());
+        // Staff accounts made by the helpers sign in with a password alone; the second-factor
+        // tests turn the requirement back on.
+        config.mfa = somnium_domain::mfa::MfaPolicy {
+            required_roles: Vec::new(),
+        };
         match backend {
             Backend::Sqlite => {
                 config.database_url = format!("sqlite://{}?mode=rwc", config.data_dir.join("somnium.db").display());

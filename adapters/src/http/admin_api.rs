@@ -10,6 +10,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, OpenApi, ResponseContent};
 use somnium_application::AdminError;
+use somnium_application::MfaError;
 use somnium_domain::audit::AuditFilter;
 use somnium_domain::ports::UserFilter;
 use somnium_domain::{AuditEventType, AuditOutcome, UserId};
@@ -289,6 +290,40 @@ impl AdminApi {
             .end_user_sessions(auth.claims(), UserId::from_uuid(id.0), &request_context(request))
             .await;
         action_response(outcome)
+    }
+
+    /// Reset a user's second factor
+    ///
+    /// Removes the user's TOTP and recovery codes, for a user who lost their device; with a
+    /// role that requires a second factor, their next sign-in leads to enrollment again. A
+    /// high-severity audit event. A user without a second factor is answered with 404.
+    #[oai(path = "/users/:id/mfa", method = "delete", operation_id = "resetUserMfa")]
+    async fn reset_user_mfa(&self, request: &Request, auth: Caller, id: Path<uuid::Uuid>) -> UserActionResponse {
+        if let Err(problem) = authorize(request, auth.claims(), "resetUserMfa").await {
+            return UserActionResponse::Forbidden(problem);
+        }
+        let outcome = state(request)
+            .auth
+            .reset_mfa(auth.claims(), UserId::from_uuid(id.0), &request_context(request))
+            .await;
+        match outcome {
+            Ok(()) => UserActionResponse::Done,
+            Err(MfaError::NotFound) => {
+                UserActionResponse::NotFound(Json(Problem::new(ProblemKind::NotFound, "no user has this id")))
+            }
+            Err(MfaError::NotEnabled) => UserActionResponse::NotFound(Json(Problem::new(
+                ProblemKind::NotFound,
+                "this user has no second factor to reset",
+            ))),
+            Err(MfaError::Unexpected(error)) => UserActionResponse::Internal(internal(&error)),
+            Err(other) => {
+                tracing::error!(error = %other, "resetting a second factor returned an error it cannot produce");
+                UserActionResponse::Internal(Json(Problem::new(
+                    ProblemKind::Internal,
+                    "an unexpected error occurred",
+                )))
+            }
+        }
     }
 
     /// List or export audit events

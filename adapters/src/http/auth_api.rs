@@ -4,7 +4,10 @@ use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 use secrecy::ExposeSecret;
-use somnium_application::{LoginError, LogoutError, RefreshError, RegisterError, TokenPair, UnexpectedError};
+use somnium_application::{
+    LoginError, LoginOutcome, LogoutError, RefreshError, RegisterError, TokenPair, UnexpectedError,
+};
+use somnium_domain::mfa::ChallengePurpose;
 use somnium_domain::RefreshToken;
 
 use super::context::request_context;
@@ -17,8 +20,8 @@ use super::problem::{Problem, ProblemKind};
 use super::security::Caller;
 use super::state::HttpState;
 use super::wire::{
-    policy_problems, CookieSessionBody, LoginBody, PasswordPolicyBody, RefreshBody, RegisterBody, TokenDelivery,
-    TokenResponseBody, UserBody,
+    policy_problems, CookieSessionBody, LoginBody, LoginResponseBody, MfaChallengeBody, PasswordPolicyBody,
+    RefreshBody, RegisterBody, TokenDelivery, TokenResponseBody, UserBody,
 };
 use super::ApiTags;
 use crate::jwt::DEVICE_TOKEN_LIFETIME;
@@ -69,6 +72,36 @@ pub enum TokenResponse {
     /// not allowed.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
+    /// The body is larger than 64 KiB.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    TooLarge(Json<Problem>),
+    /// The body is not `application/json`.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// The body does not match the schema.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Invalid(Json<Problem>),
+    /// The client exceeded the rate limit of this route; see `Retry-After`.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>),
+    /// An unexpected server error.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+}
+
+#[derive(ApiResponse)]
+pub enum LoginResponse {
+    /// The password is correct: a token pair in the body (bearer mode) or as cookies (cookie
+    /// mode), or, for an account with a second factor, an `mfa_token` for the second step.
+    #[oai(status = 200)]
+    Ok(Json<LoginResponseBody>),
+    /// The body is not valid JSON.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    Malformed(Json<Problem>),
+    /// The credentials are not accepted. Every cause gets the same response, so it reveals
+    /// nothing about which accounts exist.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
     /// The body is larger than 64 KiB.
     #[oai(status = 413, content_type = "application/problem+json")]
     TooLarge(Json<Problem>),
@@ -139,28 +172,41 @@ impl AuthApi {
     /// Returns an access token (15 minutes) and a refresh token (7 days, or 30 with
     /// `remember_me`), plus a `device_token` to send with later logins from this client. With
     /// `token_delivery: "cookie"` the tokens are set as HttpOnly cookies instead and the body
-    /// carries only their expiries and the CSRF token. Every failure is the same 401, whether
-    /// the email is unknown, the password wrong, the account locked or disabled. Anyone may
-    /// call it; 5 requests per minute per client IP.
+    /// carries only their expiries and the CSRF token. When the account has a second factor,
+    /// or its role requires one, the response carries an `mfa_token` instead of tokens (see
+    /// the second-factor operations). Every failure is the same 401, whether the email is
+    /// unknown, the password wrong, the account locked or disabled. Anyone may call it; 5
+    /// requests per minute per client IP.
     #[oai(path = "/login", method = "post", operation_id = "login")]
-    async fn login(&self, request: &Request, body: Json<LoginBody>) -> TokenResponse {
+    async fn login(&self, request: &Request, body: Json<LoginBody>) -> LoginResponse {
         let state = state(request);
         let delivery = body.0.token_delivery;
         let mut login = match body.0.try_into_domain() {
             Ok(login) => login,
-            Err(errors) => return TokenResponse::Invalid(Json(Problem::validation(errors))),
+            Err(errors) => return LoginResponse::Invalid(Json(Problem::validation(errors))),
         };
         if login.device_token.is_none() {
             login.device_token = cookie(request, DEVICE_COOKIE);
         }
 
         match state.auth.login(login, &request_context(request)).await {
-            Ok(pair) => TokenResponse::Ok(Json(deliver(state, pair, delivery))),
-            Err(LoginError::InvalidCredentials) => TokenResponse::Unauthorized(Json(Problem::new(
+            Ok(LoginOutcome::Signed(pair)) => LoginResponse::Ok(Json(match deliver(state, pair, delivery) {
+                TokenResponseBody::Bearer(tokens) => LoginResponseBody::Bearer(tokens),
+                TokenResponseBody::Cookie(session) => LoginResponseBody::Cookie(session),
+            })),
+            Ok(LoginOutcome::SecondFactorRequired(challenge)) => {
+                LoginResponse::Ok(Json(LoginResponseBody::MfaRequired(MfaChallengeBody {
+                    mfa_required: true,
+                    mfa_token: challenge.token.expose_secret().to_owned(),
+                    expires_in: challenge.expires_in_seconds,
+                    enrollment_required: challenge.purpose == ChallengePurpose::Enroll,
+                })))
+            }
+            Err(LoginError::InvalidCredentials) => LoginResponse::Unauthorized(Json(Problem::new(
                 ProblemKind::InvalidCredentials,
                 "the email or password is incorrect",
             ))),
-            Err(LoginError::Unexpected(error)) => TokenResponse::Internal(internal(&error)),
+            Err(LoginError::Unexpected(error)) => LoginResponse::Internal(internal(&error)),
         }
     }
 
@@ -263,7 +309,7 @@ impl AuthApi {
 
 /// Hands a token pair to the client: in the body, or as cookies with only the expiries and the
 /// CSRF token in the body.
-fn deliver(state: &HttpState, pair: TokenPair, delivery: TokenDelivery) -> TokenResponseBody {
+pub(crate) fn deliver(state: &HttpState, pair: TokenPair, delivery: TokenDelivery) -> TokenResponseBody {
     if delivery == TokenDelivery::Bearer {
         return TokenResponseBody::Bearer(pair.into());
     }

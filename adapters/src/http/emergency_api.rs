@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use secrecy::ExposeSecret;
 use somnium_application::EndGrantError;
+use somnium_application::GrantError;
 use somnium_domain::emergency::{EmergencyGrant, EmergencyRequest};
 use time::format_description::well_known::Rfc3339;
 
@@ -89,7 +90,9 @@ macro_rules! problems {
             /// The access token is missing, invalid or expired.
             #[oai(status = 401, content_type = "application/problem+json")]
             Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-            /// The caller's role lacks the permission, or (cookie mode) the CSRF check failed.
+            /// The caller's role lacks the permission, a break-glass request comes from a
+            /// session without the second factor the role requires, or (cookie mode) the CSRF
+            /// check failed.
             #[oai(status = 403, content_type = "application/problem+json")]
             Forbidden(Json<Problem>),
             /// The client exceeded the rate limit of this route; see `Retry-After`.
@@ -180,7 +183,11 @@ impl EmergencyApi {
                 token_type: "Bearer".into(),
                 expires_in: token.expires_in_seconds,
             })),
-            Err(error) => GrantResponse::Internal(internal(&error)),
+            Err(GrantError::SecondFactorRequired) => GrantResponse::Forbidden(Json(Problem::new(
+                ProblemKind::Forbidden,
+                "emergency access needs a session that began with a second factor; sign in again with your code",
+            ))),
+            Err(GrantError::Unexpected(error)) => GrantResponse::Internal(internal(&error)),
         }
     }
 

@@ -8,6 +8,7 @@ mod context;
 pub mod cookies;
 mod emergency_api;
 mod meta_api;
+mod mfa_api;
 pub mod middleware;
 pub mod permissions;
 pub mod problem;
@@ -28,6 +29,7 @@ use admin_api::AdminApi;
 use auth_api::AuthApi;
 use emergency_api::EmergencyApi;
 use meta_api::MetaApi;
+use mfa_api::MfaApi;
 pub use middleware::GuardSettings;
 use middleware::RequestGuard;
 use sessions_api::SessionsApi;
@@ -37,6 +39,8 @@ use users_api::UsersApi;
 pub enum ApiTags {
     /// Registration, sign-in, token refresh and sign-out.
     Authentication,
+    /// The second factor: TOTP enrollment, the second sign-in step and recovery codes.
+    SecondFactor,
     /// The signed-in user's sessions and password.
     Sessions,
     /// The signed-in user's account.
@@ -55,9 +59,12 @@ const DESCRIPTION: &str = "Identity, session and audit service of the Somnium EC
 Errors are RFC 9457 problem details (`application/problem+json`). Access tokens are ES256 JWTs \
 sent as `Authorization: Bearer <token>`; verify them with the keys at `/.well-known/jwks.json`.";
 
-fn api_service() -> OpenApiService<(AuthApi, SessionsApi, UsersApi, EmergencyApi, AdminApi, MetaApi), ()> {
+/// Every group of operations the service serves, in the order the spec lists them.
+type Apis = (AuthApi, MfaApi, SessionsApi, UsersApi, EmergencyApi, AdminApi, MetaApi);
+
+fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, SessionsApi, UsersApi, EmergencyApi, AdminApi, MetaApi),
+        (AuthApi, MfaApi, SessionsApi, UsersApi, EmergencyApi, AdminApi, MetaApi),
         "Somnium",
         env!("CARGO_PKG_VERSION"),
     )
@@ -68,9 +75,7 @@ fn api_service() -> OpenApiService<(AuthApi, SessionsApi, UsersApi, EmergencyApi
 /// Renders the Redoc portal once. The page is served as rendered except for its link to web
 /// fonts on a third-party host, which the Content-Security-Policy would block anyway and which
 /// would tell that host who reads the docs.
-async fn docs_page(
-    service: &OpenApiService<(AuthApi, SessionsApi, UsersApi, EmergencyApi, AdminApi, MetaApi), ()>,
-) -> String {
+async fn docs_page(service: &OpenApiService<Apis, ()>) -> String {
     let request = poem::Request::builder().uri(poem::http::Uri::from_static("/")).finish();
     let response = service.redoc().get_response(request).await;
     let html = response.into_body().into_string().await.unwrap_or_default();

@@ -72,6 +72,10 @@ pub enum ProblemKind {
     TooManyRequests,
     Internal,
     Unavailable,
+    /// A second-factor code that is wrong, outside the accepted drift, replayed or spent.
+    InvalidMfaCode,
+    /// Too many wrong second-factor codes for the account within the hour.
+    MfaBlocked,
 }
 
 impl ProblemKind {
@@ -89,6 +93,8 @@ impl ProblemKind {
             ProblemKind::TooManyRequests => 429,
             ProblemKind::Internal => 500,
             ProblemKind::Unavailable => 503,
+            ProblemKind::InvalidMfaCode => 422,
+            ProblemKind::MfaBlocked => 429,
         }
     }
 
@@ -108,6 +114,8 @@ impl ProblemKind {
             ProblemKind::TooManyRequests => "rate-limited",
             ProblemKind::Internal => "internal-error",
             ProblemKind::Unavailable => "service-unavailable",
+            ProblemKind::InvalidMfaCode => "invalid-mfa-code",
+            ProblemKind::MfaBlocked => "mfa-blocked",
         }
     }
 
@@ -127,6 +135,8 @@ impl ProblemKind {
             ProblemKind::TooManyRequests => "Too many requests",
             ProblemKind::Internal => "Internal server error",
             ProblemKind::Unavailable => "Service unavailable",
+            ProblemKind::InvalidMfaCode => "Invalid second-factor code",
+            ProblemKind::MfaBlocked => "Too many wrong second-factor codes",
         }
     }
 }

@@ -162,6 +162,35 @@ pub enum TokenResponseBody {
     Cookie(CookieSessionBody),
 }
 
+/// The outcome of a correct password: a token pair, or a second-factor challenge.
+#[derive(Union)]
+#[oai(rename = "LoginResponse", discriminator_name = "token_delivery")]
+pub enum LoginResponseBody {
+    #[oai(mapping = "bearer")]
+    Bearer(TokenBody),
+    #[oai(mapping = "cookie")]
+    Cookie(CookieSessionBody),
+    /// No tokens yet: finish with `POST /api/v1/auth/mfa/verify`, or when
+    /// `enrollment_required` is true, enroll with `POST /api/v1/auth/mfa/enroll`.
+    #[oai(mapping = "none")]
+    MfaRequired(MfaChallengeBody),
+}
+
+/// A second factor is needed before a session starts.
+#[derive(Object)]
+#[oai(rename = "MfaChallenge")]
+pub struct MfaChallengeBody {
+    /// Always true.
+    pub mfa_required: bool,
+    /// Single-use token for the second step; good for nothing else.
+    pub mfa_token: String,
+    /// Seconds until the `mfa_token` expires.
+    pub expires_in: i64,
+    /// The role requires a second factor the user has not set up: enroll with the
+    /// `mfa_token` at `POST /api/v1/auth/mfa/enroll` and `/enroll/confirm`.
+    pub enrollment_required: bool,
+}
+
 /// A browser session whose tokens were set as HttpOnly cookies.
 #[derive(Object)]
 #[oai(rename = "CookieSession")]

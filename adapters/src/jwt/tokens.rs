@@ -242,6 +242,10 @@ impl Es256AccessTokens {
             session_id: SessionId::from_uuid(uuid_claim("sid")?),
             auth_time,
             password_change_required: payload.claim("pwd_change").and_then(Value::as_bool).unwrap_or(false),
+            mfa: payload
+                .claim("amr")
+                .and_then(Value::as_array)
+                .is_some_and(|methods| methods.iter().any(|method| method == "otp")),
             emergency: payload.claim("emergency").and_then(|claim| {
                 Some(EmergencyClaim {
                     grant_id: Uuid::parse_str(claim.get("grant_id")?.as_str()?).ok()?,
@@ -282,6 +286,15 @@ impl AccessTokenIssuer for Es256AccessTokens {
             ("role", json!(claims.role.as_str())),
             ("sid", json!(claims.session_id.to_string())),
             ("auth_time", json!(claims.auth_time.unix_timestamp())),
+            // RFC 8176 method references, so resource servers can require a second factor.
+            (
+                "amr",
+                if claims.mfa {
+                    json!(["pwd", "otp"])
+                } else {
+                    json!(["pwd"])
+                },
+            ),
         ];
         let extra: Vec<(&str, Value)> = extra
             .into_iter()

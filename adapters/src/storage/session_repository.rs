@@ -45,6 +45,7 @@ impl SessionRepository for SqlSessionRepository {
             last_used_at: Some(session.last_used_at),
             client_ip: session.client_ip.clone(),
             user_agent: session.user_agent.clone(),
+            mfa_verified: session.mfa_verified,
         };
 
         let transaction = self.connection.begin().await.map_err(repository_error)?;
@@ -205,6 +206,7 @@ fn to_session(session: session::Model) -> Session {
         last_used_at: session.last_used_at.unwrap_or(session.created_at),
         client_ip: session.client_ip,
         user_agent: session.user_agent,
+        mfa_verified: session.mfa_verified,
     }
 }
 

@@ -14,6 +14,7 @@ pub struct Model {
     pub last_used_at: Option<TimeDateTimeWithTimeZone>,
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    pub mfa_verified: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
