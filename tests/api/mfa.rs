@@ -481,3 +481,21 @@ async fn emergency_access_needs_a_session_with_the_second_factor() {
     let granted = post(&strict, "/api/v1/auth/emergency-access", Some(with_otp), reason).await;
     assert_eq!(granted.status(), 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_step_has_the_login_rate_limit() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.rate_limits.login = somnium_domain::rate_limit::RateLimit::per_minute(2);
+    })
+    .await
+    .unwrap();
+    let guess = json!({ "code": "123456" });
+    for _ in 0..2 {
+        assert_eq!(verify(&app, "not-a-token", guess.clone()).await.status(), 401);
+    }
+    let limited = verify(&app, "not-a-token", guess).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    // The password step keeps its own budget.
+    assert_eq!(app.login(&unique_email(), PASSWORD).await.status(), 401);
+}

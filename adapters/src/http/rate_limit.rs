@@ -79,6 +79,11 @@ impl RateLimitGuard {
             "/api/v1/auth/login" if post => ("login", self.limits.login),
             "/api/v1/auth/register" if post => ("register", self.limits.register),
             "/api/v1/auth/refresh" if post => ("refresh", self.limits.refresh),
+            // The steps that take an mfa_token instead of an access token get the login limit,
+            // in a bucket of their own so finishing a sign-in does not spend the password step's.
+            "/api/v1/auth/mfa/verify" | "/api/v1/auth/mfa/enroll" | "/api/v1/auth/mfa/enroll/confirm" if post => {
+                ("mfa", self.limits.login)
+            }
             _ => ("default", self.limits.default),
         };
         Some(class)
