@@ -394,6 +394,7 @@ pub async fn retire_data(config: &Config, id: &str, print: bool) -> anyhow::Resu
     let Some(retired) = ring.without(id) else {
         bail!("data key {id} is the current key; rotate first with somnium keys rotate-data");
     };
+    ensure_ring_settled(config)?;
     let accounts = storage.users().count_under(id).await?;
     let signing_keys = storage.signing_keys().count_under(id).await?;
     let totp_secrets = storage.mfa().count_under(id).await?;
@@ -406,6 +407,30 @@ pub async fn retire_data(config: &Config, id: &str, print: bool) -> anyhow::Resu
     write_ring(&ring_destination(config, print), &retired)?;
     eprintln!("data key {id} is retired; destroy every copy of it, backups of the key ring included");
     tracing::info!(key_id = %id, "retired a data key");
+    Ok(())
+}
+
+/// Refuses while the ring file changed less than twice the refresh interval ago: an instance
+/// that has not reread it yet may still seal values under the key about to be retired, and
+/// those would be lost with it.
+fn ensure_ring_settled(config: &Config) -> anyhow::Result<()> {
+    let (SecretSource::File(path) | SecretSource::Generated(path)) = &config.data_keys else {
+        return Ok(());
+    };
+    let Some(modified) = field_encryption::modified_time(path) else {
+        return Ok(());
+    };
+    let settle = config.key_refresh_interval * 2;
+    let age = modified.elapsed().unwrap_or_default();
+    if age < settle {
+        bail!(
+            "the key ring changed {} s ago; running instances reread it every {} s, so wait {} s more and run this \
+             again (then run somnium keys reencrypt once more if it reports rows)",
+            age.as_secs(),
+            config.key_refresh_interval.as_secs(),
+            (settle - age).as_secs() + 1
+        );
+    }
     Ok(())
 }
 

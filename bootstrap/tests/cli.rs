@@ -224,6 +224,7 @@ fn keys_commands_rotate_reencrypt_and_retire() {
     let run = |args: &[&str]| {
         let output = somnium()
             .env("SOMNIUM_DATA_DIR", &data_dir)
+            .env("SOMNIUM_KEY_REFRESH_SECONDS", "1")
             .args(args)
             .output()
             .unwrap();
@@ -259,6 +260,18 @@ fn keys_commands_rotate_reencrypt_and_retire() {
 
     let (_, progress) = run(&["keys", "reencrypt", "--batch-size", "10"]);
     assert!(progress.contains("done:"), "{progress}");
+    let early = somnium()
+        .env("SOMNIUM_DATA_DIR", &data_dir)
+        .env("SOMNIUM_KEY_REFRESH_SECONDS", "1")
+        .args(["keys", "retire-data", old_id])
+        .output()
+        .unwrap();
+    assert!(
+        !early.status.success(),
+        "retiring right after a change must wait for running instances"
+    );
+    assert!(String::from_utf8_lossy(&early.stderr).contains("wait"));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
     run(&["keys", "retire-data", old_id]);
     let retired = std::fs::read_to_string(&ring_path).unwrap();
     assert_eq!(retired.lines().count(), 2);

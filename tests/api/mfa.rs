@@ -267,7 +267,10 @@ on_both_backends! {
 
         let code = totp_code(&secret, step(&app));
         let wrong_password = post(&app, "/api/v1/auth/mfa/totp/disable", Some(&access_token), json!({ "password": "Wrong-Horse-9", "code": code })).await;
-        assert_eq!(wrong_password.status(), 403);
+        assert_eq!(wrong_password.status(), 422);
+        let problem: Value = wrong_password.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], "password");
+        assert_eq!(problem["errors"][0]["code"], "incorrect");
         let wrong_code = post(&app, "/api/v1/auth/mfa/totp/disable", Some(&access_token), json!({ "password": PASSWORD, "code": "000000" })).await;
         assert_eq!(wrong_code.status(), 422);
         let disabled = post(&app, "/api/v1/auth/mfa/totp/disable", Some(&access_token), json!({ "password": PASSWORD, "code": code })).await;

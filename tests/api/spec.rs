@@ -88,3 +88,30 @@ fn every_operation_declares_its_permission() {
         );
     }
 }
+
+#[test]
+fn every_operation_has_request_and_response_examples() {
+    let spec: Value = serde_json::from_str(&committed_spec()).unwrap();
+    let missing = somnium_adapters::http::examples::missing_examples(&spec);
+    assert!(missing.is_empty(), "media types without an example: {missing:#?}");
+}
+
+#[test]
+fn cookie_authenticated_changes_also_require_the_csrf_header() {
+    let spec: Value = serde_json::from_str(&committed_spec()).unwrap();
+    assert_eq!(
+        spec["components"]["securitySchemes"]["CsrfToken"]["name"],
+        "X-CSRF-Token"
+    );
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for requirement in operation["security"].as_array().into_iter().flatten() {
+                if requirement.get("CookieAuth").is_some() {
+                    let needs_csrf = method != "get";
+                    assert_eq!(requirement.get("CsrfToken").is_some(), needs_csrf, "{method} {path}");
+                }
+            }
+        }
+    }
+    assert!(spec["info"]["contact"]["email"].is_string());
+}

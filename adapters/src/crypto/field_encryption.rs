@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -281,6 +281,8 @@ pub struct AesGcmFieldEncryption {
     ring: RwLock<Arc<KeyRing>>,
     ring_file: Option<PathBuf>,
     last_reload: Mutex<Option<Instant>>,
+    /// Modification time of the ring file when it was last read.
+    loaded_modified: Mutex<Option<SystemTime>>,
     blind_index: BlindIndexKey,
 }
 
@@ -288,10 +290,12 @@ impl AesGcmFieldEncryption {
     /// `ring_file` is the file the ring came from, when it came from one; it is reread on
     /// [`AesGcmFieldEncryption::reload`] and when a value names an unknown key.
     pub fn new(ring: KeyRing, ring_file: Option<PathBuf>, blind_index: BlindIndexKey) -> Self {
+        let loaded_modified = ring_file.as_deref().and_then(modified_time);
         Self {
             ring: RwLock::new(Arc::new(ring)),
             ring_file,
             last_reload: Mutex::new(None),
+            loaded_modified: Mutex::new(loaded_modified),
             blind_index,
         }
     }
@@ -313,7 +317,9 @@ impl AesGcmFieldEncryption {
             return Ok(false);
         };
         *self.last_reload.lock().expect("reload lock") = Some(Instant::now());
+        let modified = modified_time(path);
         let ring = read_ring(path)?;
+        *self.loaded_modified.lock().expect("modified lock") = modified;
         let mut slot = self.ring.write().expect("key ring lock");
         let changed = slot.current().id != ring.current().id;
         if changed || slot.keys.len() != ring.keys.len() {
@@ -321,6 +327,22 @@ impl AesGcmFieldEncryption {
         }
         *slot = Arc::new(ring);
         Ok(changed)
+    }
+
+    /// Rereads the ring file when it changed since it was read, so a value is never sealed under
+    /// a key that a rotation on this host has already retired. It costs one `stat` per sealed
+    /// value, and values are sealed only when accounts or second factors change.
+    fn reload_if_changed(&self) {
+        let Some(path) = &self.ring_file else {
+            return;
+        };
+        let modified = modified_time(path);
+        if modified == *self.loaded_modified.lock().expect("modified lock") {
+            return;
+        }
+        if let Err(error) = self.reload() {
+            tracing::error!(%error, "could not reread the changed data key ring; sealing with the loaded one");
+        }
     }
 
     fn reload_for_unknown_key(&self, id: &str) -> bool {
@@ -348,6 +370,7 @@ fn associated_data(binding: FieldBinding<'_>, key_id: &str) -> Vec<u8> {
 
 impl FieldEncryption for AesGcmFieldEncryption {
     fn seal(&self, binding: FieldBinding<'_>, plaintext: &str) -> Result<String, FieldEncryptionError> {
+        self.reload_if_changed();
         let ring = self.ring();
         let key = ring.current();
         let mut nonce = [0_u8; NONCE_LEN];
@@ -426,6 +449,11 @@ pub fn sealed_key_id(sealed: &str) -> Option<&str> {
         (Some(FORMAT_VERSION), Some(id), Some(_)) => Some(id),
         _ => None,
     }
+}
+
+/// The modification time of `path`, or `None` when it cannot be read.
+pub fn modified_time(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|metadata| metadata.modified()).ok()
 }
 
 /// Reads a key ring file.
@@ -648,6 +676,13 @@ mod tests {
             .unwrap();
         assert_eq!(running.open(email_of("row"), &sealed_elsewhere).unwrap(), "value");
         assert_eq!(running.current_key_id(), "k2");
+
+        // A retirement written to the file is seen before the next value is sealed.
+        let retired = read_ring(&path).unwrap().without("k1").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write_secret_file(&path, &retired.with_new_current("k3").to_text()).unwrap();
+        let sealed = running.seal(email_of("row"), "value").unwrap();
+        assert_eq!(sealed_key_id(&sealed), Some("k3"));
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }

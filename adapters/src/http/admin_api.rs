@@ -67,6 +67,7 @@ admin_response!(UserListResponse {
     /// A page of accounts, oldest first.
     Ok(Json<UserPageBody>) = 200,
     /// A filter or the cursor is invalid.
+    #[oai(content_type = "application/problem+json")]
     Invalid(Json<Problem>) = 422,
 });
 
@@ -76,9 +77,23 @@ admin_response!(UserResponse {
     /// No account has this id.
     #[oai(content_type = "application/problem+json")]
     NotFound(Json<Problem>) = 404,
+});
+
+admin_response!(UpdateUserResponse {
+    /// The account after the change.
+    Ok(Json<AdminUserBody>) = 200,
+    /// No account has this id.
+    #[oai(content_type = "application/problem+json")]
+    NotFound(Json<Problem>) = 404,
     /// The change would leave no active ADMIN.
     #[oai(content_type = "application/problem+json")]
     Conflict(Json<Problem>) = 409,
+    /// The body is larger than 64 KiB.
+    #[oai(content_type = "application/problem+json")]
+    TooLarge(Json<Problem>) = 413,
+    /// The body is not `application/json`.
+    #[oai(content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>) = 415,
     /// A field is invalid or unknown.
     #[oai(content_type = "application/problem+json")]
     Invalid(Json<Problem>) = 422,
@@ -90,6 +105,12 @@ admin_response!(CreateUserResponse {
     /// An account with the same normalized email exists.
     #[oai(content_type = "application/problem+json")]
     EmailTaken(Json<Problem>) = 409,
+    /// The body is larger than 64 KiB.
+    #[oai(content_type = "application/problem+json")]
+    TooLarge(Json<Problem>) = 413,
+    /// The body is not `application/json`.
+    #[oai(content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>) = 415,
     /// A field is invalid or unknown, or the temporary password breaks the policy.
     #[oai(content_type = "application/problem+json")]
     Invalid(Json<Problem>) = 422,
@@ -248,9 +269,9 @@ impl AdminApi {
         auth: Caller,
         id: Path<uuid::Uuid>,
         body: Json<UpdateUserBody>,
-    ) -> UserResponse {
+    ) -> UpdateUserResponse {
         if let Err(problem) = authorize(request, auth.claims(), "updateUser").await {
-            return UserResponse::Forbidden(problem);
+            return UpdateUserResponse::Forbidden(problem);
         }
         let outcome = state(request)
             .auth
@@ -261,7 +282,16 @@ impl AdminApi {
                 &request_context(request),
             )
             .await;
-        user_response(outcome)
+        match outcome {
+            Ok(user) => UpdateUserResponse::Ok(Json(user.into())),
+            Err(AdminError::NotFound) => UpdateUserResponse::NotFound(no_such_user()),
+            Err(AdminError::LastAdmin) => UpdateUserResponse::Conflict(Json(Problem::new(
+                ProblemKind::Conflict,
+                "this change would leave no active administrator; promote another user to ADMIN first",
+            ))),
+            Err(AdminError::Unexpected(error)) => UpdateUserResponse::Internal(internal(&error)),
+            Err(other) => UpdateUserResponse::Internal(unexpected_admin_error(other)),
+        }
     }
 
     /// Clear a user's lockout
@@ -423,16 +453,14 @@ impl AdminApi {
 fn user_response(outcome: Result<somnium_domain::User, AdminError>) -> UserResponse {
     match outcome {
         Ok(user) => UserResponse::Ok(Json(user.into())),
-        Err(AdminError::NotFound) => {
-            UserResponse::NotFound(Json(Problem::new(ProblemKind::NotFound, "no user has this id")))
-        }
-        Err(AdminError::LastAdmin) => UserResponse::Conflict(Json(Problem::new(
-            ProblemKind::Conflict,
-            "this change would leave no active administrator; promote another user to ADMIN first",
-        ))),
+        Err(AdminError::NotFound) => UserResponse::NotFound(no_such_user()),
         Err(AdminError::Unexpected(error)) => UserResponse::Internal(internal(&error)),
         Err(other) => UserResponse::Internal(unexpected_admin_error(other)),
     }
+}
+
+fn no_such_user() -> Json<Problem> {
+    Json(Problem::new(ProblemKind::NotFound, "no user has this id"))
 }
 
 fn action_response(outcome: Result<usize, AdminError>) -> UserActionResponse {

@@ -166,20 +166,30 @@ pub struct AuditEventBody {
     /// RFC 3339 time of the event.
     pub occurred_at: String,
     pub event_type: String,
+    // Each optional field is left out when the event has no value for it: the spec declares
+    // these fields as strings, which a JSON null would not match.
     /// The user the event is about.
+    #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<uuid::Uuid>,
     /// The user who acted, when it is another user (an administrator).
+    #[oai(skip_serializing_if_is_none)]
     pub actor_id: Option<uuid::Uuid>,
+    #[oai(skip_serializing_if_is_none)]
     pub resource: Option<String>,
     /// `success` or `failure`.
     pub outcome: String,
     /// `info`, `warning` or `high`.
     pub severity: String,
+    #[oai(skip_serializing_if_is_none)]
     pub detail: Option<String>,
     /// What changed, one `field: before -> after` per line.
+    #[oai(skip_serializing_if_is_none)]
     pub changes: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub client_ip: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub request_id: Option<String>,
 }
 

@@ -111,6 +111,12 @@ problems!(GrantResponse {
     /// The body is not valid JSON.
     #[oai(content_type = "application/problem+json")]
     Malformed(Json<Problem>) = 400,
+    /// The body is larger than 64 KiB.
+    #[oai(content_type = "application/problem+json")]
+    TooLarge(Json<Problem>) = 413,
+    /// The body is not `application/json`.
+    #[oai(content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>) = 415,
     /// The reason is shorter than 20 characters, or `patient_ref` is invalid.
     #[oai(content_type = "application/problem+json")]
     Invalid(Json<Problem>) = 422,
@@ -119,6 +125,9 @@ problems!(GrantResponse {
 problems!(GrantListResponse {
     /// Recent grants, newest first.
     Ok(Json<Vec<GrantBody>>) = 200,
+    /// `limit` is not an integer.
+    #[oai(content_type = "application/problem+json")]
+    Malformed(Json<Problem>) = 400,
     /// `limit` is outside 1 to 500.
     #[oai(content_type = "application/problem+json")]
     Invalid(Json<Problem>) = 422,

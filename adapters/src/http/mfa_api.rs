@@ -12,7 +12,7 @@ use somnium_domain::{Password, RefreshToken};
 use super::auth_api::{deliver, internal, state};
 use super::context::request_context;
 use super::permissions::authorize;
-use super::problem::{Problem, ProblemKind};
+use super::problem::{FieldProblem, Problem, ProblemKind};
 use super::security::Caller;
 use super::wire::{TokenDelivery, TokenResponseBody};
 use super::ApiTags;
@@ -248,8 +248,7 @@ pub enum CodeCheckedResponse {
     /// The access token is missing, invalid or expired.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// The password is incorrect, the temporary password must be changed first, or (cookie
-    /// mode) the CSRF check failed.
+    /// The temporary password must be changed first, or (cookie mode) the CSRF check failed.
     #[oai(status = 403, content_type = "application/problem+json")]
     Forbidden(Json<Problem>),
     /// TOTP is not on, or the role requires it and it cannot be turned off.
@@ -261,8 +260,9 @@ pub enum CodeCheckedResponse {
     /// The body is not `application/json`.
     #[oai(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(Json<Problem>),
-    /// The code is wrong or was already used (type `invalid-mfa-code`), or the body does not
-    /// match the schema.
+    /// The code is wrong or was already used (type `invalid-mfa-code`), the password is
+    /// incorrect (`errors` names `password` with code `incorrect`), or the body does not match
+    /// the schema.
     #[oai(status = 422, content_type = "application/problem+json")]
     Invalid(Json<Problem>),
     /// Too many wrong codes for this account within the hour (type `mfa-blocked`), or the rate
@@ -303,7 +303,8 @@ fn mfa_problem(error: &MfaError) -> (ProblemKind, &'static str) {
         MfaError::InvalidCode => (ProblemKind::InvalidMfaCode, "the code is incorrect or was already used"),
         MfaError::Blocked => (
             ProblemKind::MfaBlocked,
-            "too many wrong codes for this account; try again in an hour or use a recovery code later",
+            "too many wrong codes for this account; every code, recovery codes included, is refused until an hour \
+             after the first of them",
         ),
         MfaError::AlreadyEnabled => (
             ProblemKind::Conflict,
@@ -318,15 +319,24 @@ fn mfa_problem(error: &MfaError) -> (ProblemKind, &'static str) {
             ProblemKind::Conflict,
             "your role requires a second factor, so it cannot be turned off; an administrator can reset it",
         ),
-        MfaError::WrongPassword => (ProblemKind::Forbidden, "the password is incorrect"),
+        MfaError::WrongPassword => (ProblemKind::ValidationFailed, "the password is incorrect"),
         MfaError::NotFound => (ProblemKind::NotFound, "user not found"),
         MfaError::Unexpected(_) => (ProblemKind::Internal, "an unexpected error occurred"),
     }
 }
 
 fn problem(error: &MfaError) -> Json<Problem> {
-    if let MfaError::Unexpected(unexpected) = error {
-        return internal(unexpected);
+    match error {
+        MfaError::Unexpected(unexpected) => return internal(unexpected),
+        // The same shape as a wrong current password at a password change.
+        MfaError::WrongPassword => {
+            return Json(Problem::validation(vec![FieldProblem {
+                field: "password".into(),
+                code: "incorrect".into(),
+                message: "the password is incorrect".into(),
+            }]))
+        }
+        _ => {}
     }
     let (kind, detail) = mfa_problem(error);
     Json(Problem::new(kind, detail))
@@ -401,9 +411,8 @@ fn code_checked_response(outcome: Result<CodeCheckedResponse, MfaError>) -> Code
         Err(error) => {
             let body = problem(&error);
             match mfa_problem(&error).0 {
-                ProblemKind::Forbidden => CodeCheckedResponse::Forbidden(body),
                 ProblemKind::Conflict | ProblemKind::NotFound => CodeCheckedResponse::Conflict(body),
-                ProblemKind::InvalidMfaCode => CodeCheckedResponse::Invalid(body),
+                ProblemKind::InvalidMfaCode | ProblemKind::ValidationFailed => CodeCheckedResponse::Invalid(body),
                 ProblemKind::MfaBlocked => CodeCheckedResponse::TooManyRequests(body),
                 _ => CodeCheckedResponse::Internal(body),
             }

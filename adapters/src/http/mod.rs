@@ -7,6 +7,7 @@ mod client_ip;
 mod context;
 pub mod cookies;
 mod emergency_api;
+pub mod examples;
 mod meta_api;
 mod mfa_api;
 pub mod middleware;
@@ -94,6 +95,7 @@ pub fn openapi_json() -> String {
         serde_json::from_str(&api_service().spec()).expect("poem-openapi generates valid JSON");
     permissions::annotate_spec(&mut spec);
     complete_spec(&mut spec);
+    examples::add_examples(&mut spec);
     let mut text = serde_json::to_string_pretty(&spec).expect("a JSON value serializes");
     text.push('\n');
     text
@@ -103,6 +105,20 @@ pub fn openapi_json() -> String {
 /// it drops from the examples it generates although the schemas require them.
 fn complete_spec(spec: &mut serde_json::Value) {
     spec["servers"] = serde_json::json!([{ "url": "/", "description": "The Somnium instance serving this document" }]);
+    spec["info"]["contact"] = serde_json::json!({
+        "name": "Somnium engineering",
+        "email": "engineering@somnium.invalid",
+    });
+    // The CSRF header is a second credential that cookie-authenticated requests which change
+    // state must send along with the access cookie.
+    spec["components"]["securitySchemes"]["CsrfToken"] = serde_json::json!({
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRF-Token",
+        "description": "The value of the `__Host-somnium_csrf` cookie, required with the access cookie on every \
+                        request that changes state (POST, PUT, PATCH, DELETE).",
+    });
+    add_csrf_requirement(spec);
     let examples = [
         ("RegisterRequest", "password", "Correct-Horse-9"),
         ("LoginRequest", "password", "Correct-Horse-9"),
@@ -110,6 +126,34 @@ fn complete_spec(spec: &mut serde_json::Value) {
     for (schema, field, value) in examples {
         if let Some(example) = spec["components"]["schemas"][schema]["example"].as_object_mut() {
             example.insert(field.to_owned(), serde_json::Value::String(value.to_owned()));
+        }
+    }
+}
+
+/// Pairs the cookie scheme with the CSRF header on every operation that changes state, so the
+/// spec says what the server enforces: a cookie alone is not enough there.
+fn add_csrf_requirement(spec: &mut serde_json::Value) {
+    let Some(paths) = spec["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(operations) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in operations.iter_mut() {
+            if method == "get" {
+                continue;
+            }
+            let Some(requirements) = operation["security"].as_array_mut() else {
+                continue;
+            };
+            for requirement in requirements.iter_mut() {
+                if let Some(requirement) = requirement.as_object_mut() {
+                    if requirement.contains_key("CookieAuth") {
+                        requirement.insert("CsrfToken".to_owned(), serde_json::json!([]));
+                    }
+                }
+            }
         }
     }
 }

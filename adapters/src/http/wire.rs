@@ -215,7 +215,11 @@ pub struct SessionBody {
     pub last_used_at: String,
     /// RFC 3339 time after which the session ends whatever happens.
     pub expires_at: String,
+    /// Absent when the client's address was not known at sign-in.
+    #[oai(skip_serializing_if_is_none)]
     pub ip_address: Option<String>,
+    /// Absent when the client sent no `User-Agent`.
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
     /// The session of this request.
     pub current: bool,

@@ -1,7 +1,10 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 
 use super::migration::Migrator;
@@ -64,6 +67,28 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     let connection = Database::connect(options).await.map_err(StorageError::Connect)?;
     tracing::info!(backend = ?connection.get_database_backend(), "connected to the database");
     Ok(connection)
+}
+
+/// Begins a transaction that reads before it writes.
+///
+/// SQLite's plain `BEGIN` takes the write lock only at the first write. When another connection
+/// commits between the transaction's first read and that write, SQLite fails the write at once
+/// with "database is locked" (`SQLITE_BUSY_SNAPSHOT`) and the busy timeout does not help. A first
+/// statement that writes no row takes the write lock before anything is read, as `BEGIN
+/// IMMEDIATE` would, which sea-orm 1.1 cannot send. It names the one-row `audit_chain_head`
+/// table, which every migrated database has. PostgreSQL gets a plain `BEGIN`.
+///
+/// # Errors
+/// The database error when the transaction cannot begin or the lock is not granted within the
+/// busy timeout.
+pub(crate) async fn begin_write(connection: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let transaction = connection.begin().await?;
+    if transaction.get_database_backend() == DbBackend::Sqlite {
+        transaction
+            .execute_unprepared("UPDATE audit_chain_head SET id = id WHERE 0")
+            .await?;
+    }
+    Ok(transaction)
 }
 
 /// Applies every pending migration.
