@@ -79,7 +79,8 @@ impl AuthService {
         let policy_context = PasswordContext {
             email: request.email.as_str(),
             full_name: request.full_name.as_str(),
-            mfa_enforced: false,
+            // Every sign-in of a role that requires a second factor uses one.
+            mfa_enforced: self.settings.mfa.requires(request.role),
         };
         self.settings
             .password_policy

@@ -54,7 +54,8 @@ impl AuthService {
         let policy_context = PasswordContext {
             email: user.email.as_str(),
             full_name: user.full_name.as_str(),
-            mfa_enforced: false,
+            // Every sign-in of a role that requires a second factor uses one.
+            mfa_enforced: self.settings.mfa.requires(user.role),
         };
         self.settings
             .password_policy

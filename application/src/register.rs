@@ -39,7 +39,8 @@ impl AuthService {
         let policy_context = PasswordContext {
             email: request.email.as_str(),
             full_name: request.full_name.as_str(),
-            mfa_enforced: false,
+            // Every sign-in of a role that requires a second factor uses one.
+            mfa_enforced: self.settings.mfa.requires(somnium_domain::Role::Patient),
         };
         if let Err(violations) = self
             .settings

@@ -182,6 +182,33 @@ on_both_backends! {
         let oldest = change_password(&app, &user.access_token, &current, &user.password).await;
         assert_eq!(oldest.status(), 204, "the sixth most recent password is allowed again");
     }
+
+    async fn concurrent_logout_all_succeeds(app: TestApp) {
+        // Each logout-all reads the user's sessions and then revokes them in one transaction.
+        // On SQLite a transaction that another one committed before between its read and its
+        // write used to fail at once with "database is locked", a 500.
+        let mut users = Vec::new();
+        for _ in 0..12 {
+            users.push(app.signed_in_user().await);
+        }
+
+        let requests = users.iter().map(|user| {
+            app.client
+                .post(app.url("/api/v1/auth/logout-all"))
+                .bearer_auth(&user.access_token)
+                .send()
+        });
+        let responses = futures_util::future::join_all(requests).await;
+
+        for response in responses {
+            let response = response.unwrap();
+            let status = response.status();
+            assert_eq!(status, 204, "{}", response.text().await.unwrap());
+        }
+        let ended = app.audit_events("session_ended").await;
+        let logouts = ended.iter().filter(|event| event["detail"] == "logout_all").count();
+        assert_eq!(logouts, users.len());
+    }
 }
 
 async fn per_role_idle_case(backend: Backend) {

@@ -119,6 +119,7 @@ fn complete_spec(spec: &mut serde_json::Value) {
                         request that changes state (POST, PUT, PATCH, DELETE).",
     });
     add_csrf_requirement(spec);
+    simplify_property_refs(spec);
     let examples = [
         ("RegisterRequest", "password", "Correct-Horse-9"),
         ("LoginRequest", "password", "Correct-Horse-9"),
@@ -126,6 +127,36 @@ fn complete_spec(spec: &mut serde_json::Value) {
     for (schema, field, value) in examples {
         if let Some(example) = spec["components"]["schemas"][schema]["example"].as_object_mut() {
             example.insert(field.to_owned(), serde_json::Value::String(value.to_owned()));
+        }
+    }
+}
+
+/// Drops the second `allOf` entry poem-openapi writes next to a `$ref` property to carry its
+/// description and default. The property states both already, and some generators (such as
+/// openapi-python-client) refuse `allOf` over a schema that is not an object.
+fn simplify_property_refs(spec: &mut serde_json::Value) {
+    let Some(schemas) = spec["components"]["schemas"].as_object_mut() else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        let Some(properties) = schema
+            .get_mut("properties")
+            .and_then(|properties| properties.as_object_mut())
+        else {
+            continue;
+        };
+        for property in properties.values_mut() {
+            let Some(all_of) = property.get_mut("allOf").and_then(|all_of| all_of.as_array_mut()) else {
+                continue;
+            };
+            let only_annotations = |entry: &serde_json::Value| {
+                entry
+                    .as_object()
+                    .is_some_and(|entry| entry.keys().all(|key| key == "description" || key == "default"))
+            };
+            if all_of.len() == 2 && all_of[0].get("$ref").is_some() && only_annotations(&all_of[1]) {
+                all_of.truncate(1);
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 use josekit::jwk::KeyPair;
@@ -8,6 +9,7 @@ use josekit::jwt::{self, JwtPayload};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use somnium_domain::emergency::EmergencyClaim;
 use somnium_domain::ports::{AccessTokenError, AccessTokenIssuer, AccessTokenVerifier, DeviceTokens};
 use somnium_domain::{AccessTokenClaims, DeviceToken, IssuedAccessToken, Role, SessionId, UserId};
@@ -60,6 +62,7 @@ struct KeySet {
 pub struct Es256AccessTokens {
     settings: JwtSettings,
     keys: RwLock<Arc<KeySet>>,
+    verified: VerifiedTokens,
 }
 
 impl Es256AccessTokens {
@@ -97,6 +100,7 @@ impl Es256AccessTokens {
         Ok(Self {
             settings,
             keys: RwLock::new(Arc::new(key_set(keys)?)),
+            verified: VerifiedTokens::new(),
         })
     }
 
@@ -324,9 +328,86 @@ impl AccessTokenIssuer for Es256AccessTokens {
 
 impl AccessTokenVerifier for Es256AccessTokens {
     fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, AccessTokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(hit) = self.verified.get(&digest) {
+            // The signature and the fixed claims of these exact bytes were checked before; only
+            // what changes with time is checked again: expiry, and that the key is still
+            // published. A token that fails either is verified in full below, which rejects it
+            // with the precise reason.
+            let key_published = self
+                .keys()
+                .entries
+                .iter()
+                .any(|entry| entry.kid == hit.kid && self.is_published(entry, now));
+            if key_published && now < hit.expires_at + self.settings.leeway {
+                return Ok(hit.claims);
+            }
+        }
         let kid = Self::check_header(token)?;
         let payload = self.verify_with_published(token, &kid, now)?;
-        self.check_claims(&payload, now)
+        let claims = self.check_claims(&payload, now)?;
+        if let Some(expires_at) = payload.expires_at() {
+            self.verified.insert(
+                digest,
+                VerifiedToken {
+                    kid,
+                    expires_at: to_offset(expires_at),
+                    claims: claims.clone(),
+                },
+                now,
+            );
+        }
+        Ok(claims)
+    }
+}
+
+/// A token whose signature and claims were verified, kept by the SHA-256 of its exact bytes.
+#[derive(Clone)]
+struct VerifiedToken {
+    kid: String,
+    expires_at: OffsetDateTime,
+    claims: AccessTokenClaims,
+}
+
+/// Shards of verified tokens. ES256 verification costs tens of microseconds, and a client
+/// presents the same access token on every request of its lifetime, so each token is verified
+/// once per instance. Failures are never kept, so invalid tokens cannot fill it.
+struct VerifiedTokens {
+    shards: Vec<Mutex<HashMap<[u8; 32], VerifiedToken>>>,
+}
+
+const VERIFIED_SHARDS: usize = 16;
+/// Entries per shard: with about 300 bytes each, the whole cache stays under 5 MiB.
+const VERIFIED_PER_SHARD: usize = 1024;
+
+impl VerifiedTokens {
+    fn new() -> Self {
+        Self {
+            shards: (0..VERIFIED_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, digest: &[u8; 32]) -> &Mutex<HashMap<[u8; 32], VerifiedToken>> {
+        &self.shards[usize::from(digest[0]) % VERIFIED_SHARDS]
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<VerifiedToken> {
+        self.shard(digest)
+            .lock()
+            .expect("verified token lock")
+            .get(digest)
+            .cloned()
+    }
+
+    fn insert(&self, digest: [u8; 32], token: VerifiedToken, now: OffsetDateTime) {
+        let mut shard = self.shard(&digest).lock().expect("verified token lock");
+        if shard.len() >= VERIFIED_PER_SHARD {
+            shard.retain(|_, entry| entry.expires_at > now);
+            if shard.len() >= VERIFIED_PER_SHARD {
+                shard.clear();
+            }
+        }
+        shard.insert(digest, token);
     }
 }
 
@@ -428,5 +509,85 @@ impl DeviceTokens for Es256AccessTokens {
             return None;
         }
         payload.claim("did").and_then(Value::as_str).map(str::to_owned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> JwtSettings {
+        JwtSettings {
+            issuer: "somnium".into(),
+            audience: "somnium-api".into(),
+            access_token_lifetime: Duration::minutes(15),
+            leeway: Duration::seconds(30),
+        }
+    }
+
+    fn claims() -> AccessTokenClaims {
+        AccessTokenClaims {
+            user_id: UserId::from_uuid(Uuid::from_u128(1)),
+            email: "nurse@example.org".into(),
+            role: Role::Nurse,
+            session_id: SessionId::from_uuid(Uuid::from_u128(2)),
+            auth_time: OffsetDateTime::UNIX_EPOCH,
+            password_change_required: false,
+            emergency: None,
+            mfa: true,
+        }
+    }
+
+    #[test]
+    fn a_verified_token_still_expires_and_loses_a_dropped_key() {
+        let key = SigningKey::generate().unwrap();
+        let tokens = Es256AccessTokens::new(settings(), &key, &[]).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let issued = AccessTokenIssuer::issue(&tokens, &claims(), now, Duration::minutes(15)).unwrap();
+        let token = secrecy::ExposeSecret::expose_secret(&issued.token).to_owned();
+
+        assert!(AccessTokenVerifier::verify(&tokens, &token, now).unwrap().mfa);
+        assert!(
+            AccessTokenVerifier::verify(&tokens, &token, now + Duration::minutes(1)).is_ok(),
+            "served from the cache"
+        );
+        assert!(matches!(
+            AccessTokenVerifier::verify(&tokens, &token, now + Duration::minutes(16)),
+            Err(AccessTokenError::Expired)
+        ));
+
+        let successor = SigningKey::generate().unwrap();
+        tokens
+            .install(vec![
+                ManagedKey {
+                    key: key.clone(),
+                    activates_at: OffsetDateTime::UNIX_EPOCH,
+                    retired_at: Some(now - Duration::hours(1)),
+                },
+                ManagedKey {
+                    key: successor,
+                    activates_at: now - Duration::hours(1),
+                    retired_at: None,
+                },
+            ])
+            .unwrap();
+        assert!(matches!(
+            AccessTokenVerifier::verify(&tokens, &token, now),
+            Err(AccessTokenError::UnknownKey)
+        ));
+    }
+
+    #[test]
+    fn an_altered_token_is_not_served_from_the_cache() {
+        let key = SigningKey::generate().unwrap();
+        let tokens = Es256AccessTokens::new(settings(), &key, &[]).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let issued = AccessTokenIssuer::issue(&tokens, &claims(), now, Duration::minutes(15)).unwrap();
+        let token = secrecy::ExposeSecret::expose_secret(&issued.token).to_owned();
+        AccessTokenVerifier::verify(&tokens, &token, now).unwrap();
+        let mut altered = token.clone();
+        altered.pop();
+        altered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(AccessTokenVerifier::verify(&tokens, &altered, now).is_err());
     }
 }

@@ -10,6 +10,7 @@ use somnium_domain::{AuditEvent, AuditEventId, AuditEventType, AuditOutcome, Aud
 use time::OffsetDateTime;
 
 use super::audit_chain::{self, to_stored_precision, GENESIS_HASH};
+use super::connect::begin_write;
 use super::entities::{audit_chain_head, audit_checkpoint, audit_event};
 use super::errors::{corrupt_row, repository_error};
 use super::migration::m20261204_000003_audit_chain_and_admin::{append_only_triggers, drop_append_only_triggers};
@@ -253,8 +254,7 @@ async fn prune(
     before: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Result<PruneOutcome, PruneError> {
-    let transaction = connection
-        .begin()
+    let transaction = begin_write(connection)
         .await
         .map_err(|error| PruneError::Repository(repository_error(error)))?;
     let backend = transaction.get_database_backend();

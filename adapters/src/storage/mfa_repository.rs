@@ -12,6 +12,7 @@ use somnium_domain::{AuditEvent, UserId};
 use time::{Duration, OffsetDateTime};
 
 use super::audit_log::insert_event;
+use super::connect::begin_write;
 use super::entities::{mfa_challenge, mfa_recovery_code, user_mfa};
 use super::errors::{corrupt_row, repository_error};
 
@@ -167,7 +168,7 @@ impl MfaRepository for SqlMfaRepository {
         event: &AuditEvent,
     ) -> Result<(), MfaStoreError> {
         let sealed = self.seal(user_id, secret)?;
-        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        let transaction = begin_write(&self.connection).await.map_err(repository_error)?;
         let existing = user_mfa::Entity::find_by_id(user_id.as_uuid())
             .one(&transaction)
             .await

@@ -10,6 +10,7 @@ use somnium_domain::{
 use time::OffsetDateTime;
 
 use super::audit_log::insert_event;
+use super::connect::begin_write;
 use super::entities::{refresh_token, session};
 use super::errors::{corrupt_row, repository_error};
 
@@ -165,7 +166,7 @@ impl SessionRepository for SqlSessionRepository {
         at: OffsetDateTime,
         event: &AuditEvent,
     ) -> Result<Vec<SessionId>, RepositoryError> {
-        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        let transaction = begin_write(&self.connection).await.map_err(repository_error)?;
         let mut query = session::Entity::find()
             .filter(session::Column::UserId.eq(user_id.as_uuid()))
             .filter(session::Column::RevokedAt.is_null());

@@ -1,14 +1,12 @@
 use std::sync::Arc;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder};
 use somnium_domain::ports::{FieldBinding, FieldEncryption, FieldEncryptionError, RepositoryError};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use super::connect::begin_write;
 use super::entities::signing_key;
 use super::errors::{is_unique_violation, repository_error};
 
@@ -141,7 +139,7 @@ impl SqlSigningKeys {
         now: OffsetDateTime,
         activates_at: OffsetDateTime,
     ) -> Result<(), SigningKeyStoreError> {
-        let transaction = self.connection.begin().await?;
+        let transaction = begin_write(&self.connection).await?;
         let newest = signing_key::Entity::find()
             .order_by_desc(signing_key::Column::Generation)
             .one(&transaction)

@@ -14,6 +14,7 @@ use somnium_domain::{Email, FullName, NewUser, PasswordHash, Role, User, UserId,
 use time::OffsetDateTime;
 
 use super::audit_log::insert_event;
+use super::connect::begin_write;
 use super::entities::{password_history, user};
 use super::errors::{corrupt_row, is_unique_violation, repository_error};
 use somnium_domain::AuditEvent;
@@ -441,7 +442,7 @@ impl UserRepository for SqlUserRepository {
 
     #[tracing::instrument(name = "db.users.update_account", skip_all)]
     async fn update_account(&self, user: &User, at: OffsetDateTime, event: &AuditEvent) -> Result<(), UpdateUserError> {
-        let transaction = self.connection.begin().await.map_err(repository_error)?;
+        let transaction = begin_write(&self.connection).await.map_err(repository_error)?;
         if transaction.get_database_backend() == DbBackend::Postgres {
             // Serializes changes that could remove an ADMIN, so two that race cannot both pass
             // the check below. SQLite's single writer serializes them already.
