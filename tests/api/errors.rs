@@ -136,3 +136,21 @@ on_both_backends! {
         assert_eq!(body["status"], "ok");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_and_booleans_are_not_taken_for_strings() {
+    let app = somnium_tests::TestApp::spawn(somnium_tests::Backend::Sqlite)
+        .await
+        .unwrap();
+    let email = somnium_tests::unique_email();
+    for body in [
+        serde_json::json!({ "email": email, "password": "Correct-Horse-9", "full_name": 42 }),
+        serde_json::json!({ "email": email, "password": true, "full_name": "Kim Nakamura" }),
+    ] {
+        let response = app.post_json("/api/v1/auth/register", &body).await;
+        assert_eq!(response.status(), 422, "{body}");
+    }
+    let verify = serde_json::json!({ "mfa_token": "token", "code": 56107 });
+    assert_eq!(app.post_json("/api/v1/auth/mfa/verify", &verify).await.status(), 422);
+    assert!(app.query("SELECT id FROM users").await.is_empty());
+}

@@ -184,9 +184,9 @@ on_both_backends! {
     }
 
     async fn concurrent_logout_all_succeeds(app: TestApp) {
-        // Each logout-all reads the user's sessions and then revokes them in one transaction.
-        // On SQLite a transaction that another one committed before between its read and its
-        // write used to fail at once with "database is locked", a 500.
+        // Each logout-all reads the user's sessions and then revokes them in one transaction. On
+        // SQLite that write failed at once with "database is locked" (a 500) when another
+        // transaction committed between the read and the write.
         let mut users = Vec::new();
         for _ in 0..12 {
             users.push(app.signed_in_user().await);

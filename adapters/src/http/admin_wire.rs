@@ -1,5 +1,6 @@
 //! Request and response bodies of the administration and audit operations.
 
+use super::strict::JsonString;
 use poem_openapi::{Enum, Object};
 use secrecy::SecretString;
 use somnium_application::{CreateUserRequest, UpdateUserRequest};
@@ -95,12 +96,12 @@ pub struct UserPageBody {
 #[derive(Object)]
 #[oai(rename = "CreateUserRequest", deny_unknown_fields)]
 pub struct CreateUserBody {
-    pub email: String,
-    pub full_name: String,
+    pub email: JsonString,
+    pub full_name: JsonString,
     pub role: RoleBody,
     /// Must meet the password policy; the user must change it at first login.
     #[oai(write_only)]
-    pub temporary_password: String,
+    pub temporary_password: JsonString,
 }
 
 impl CreateUserBody {
@@ -114,8 +115,9 @@ impl CreateUserBody {
         let full_name =
             FullName::parse(&self.full_name).map_err(|error| problem("full_name", "invalid", error.to_string()));
         // Length is one rule of the password policy, checked with the others by the use case.
-        let password: Result<Password, FieldProblem> =
-            Ok(Password::presented(SecretString::from(self.temporary_password)));
+        let password: Result<Password, FieldProblem> = Ok(Password::presented(SecretString::from(
+            self.temporary_password.into_inner(),
+        )));
         match (email, full_name, password) {
             (Ok(email), Ok(full_name), Ok(temporary_password)) => Ok(CreateUserRequest {
                 email,
@@ -153,7 +155,7 @@ impl UpdateUserBody {
 #[oai(rename = "UpdateProfileRequest", deny_unknown_fields)]
 pub struct UpdateProfileBody {
     /// 1 to 200 characters, without control characters or HTML markup.
-    pub full_name: String,
+    pub full_name: JsonString,
 }
 
 /// One audit event.

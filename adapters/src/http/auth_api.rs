@@ -224,7 +224,7 @@ impl AuthApi {
         let state = state(request);
         let context = request_context(request);
         let (token, from_cookie) = match body.0.refresh_token {
-            Some(token) => (token, false),
+            Some(token) => (token.into_inner(), false),
             None => match cookie(request, REFRESH_COOKIE) {
                 Some(token) => (token, true),
                 None => {

@@ -1,5 +1,6 @@
 //! Break-glass emergency access, and its review by administrators.
 
+use super::strict::JsonString;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -24,9 +25,9 @@ pub struct EmergencyApi;
 #[oai(rename = "EmergencyAccessRequest", deny_unknown_fields)]
 pub struct EmergencyRequestBody {
     /// Justification of the access, at least 20 characters; kept for review.
-    pub reason: String,
+    pub reason: JsonString,
     /// The clinical system's patient identifier to scope the access to; omit for all patients.
-    pub patient_ref: Option<String>,
+    pub patient_ref: Option<JsonString>,
 }
 
 /// A granted break-glass access.
@@ -162,7 +163,7 @@ impl EmergencyApi {
         if let Err(problem) = authorize(request, auth.claims(), "requestEmergencyAccess").await {
             return GrantResponse::Forbidden(problem);
         }
-        let parsed = EmergencyRequest::parse(&body.0.reason, body.0.patient_ref.as_deref());
+        let parsed = EmergencyRequest::parse(&body.0.reason, body.0.patient_ref.as_deref().map(String::as_str));
         let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(error) => {

@@ -212,7 +212,21 @@ fn problem_example(operation: &str, status: &str, path: &str) -> Value {
             "Invalid email or password",
             "the email or password is incorrect",
         ),
-        (_, "400") => ("malformed-request", "Malformed request", "the body is not valid JSON"),
+        (_, "400") if path.contains("{id}") => (
+            "malformed-request",
+            "Malformed request",
+            "failed to parse path `id`: not a UUID",
+        ),
+        (_, "400") if operation.starts_with("list") => (
+            "malformed-request",
+            "Malformed request",
+            "failed to parse query `limit`: expected an integer",
+        ),
+        (_, "400") => (
+            "malformed-request",
+            "Malformed request",
+            "the request body is not valid JSON: expected value at line 1 column 1",
+        ),
         (_, "401") => (
             "invalid-token",
             "Invalid or missing token",
@@ -228,7 +242,7 @@ fn problem_example(operation: &str, status: &str, path: &str) -> Value {
         (_, "413") => (
             "payload-too-large",
             "Request body too large",
-            "the body is larger than 65536 bytes",
+            "the request body exceeds 65536 bytes",
         ),
         (_, "415") => (
             "unsupported-media-type",

@@ -1,5 +1,6 @@
 //! The second factor: TOTP enrollment, the second sign-in step, recovery codes and disabling.
 
+use super::strict::JsonString;
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -37,7 +38,7 @@ pub struct TotpEnrollmentBody {
 pub struct ConfirmTotpBody {
     /// The current six-digit code from the authenticator app.
     #[oai(write_only)]
-    pub code: String,
+    pub code: JsonString,
 }
 
 /// The `mfa_token` of an enrollment challenge, returned by login when the role requires a
@@ -46,7 +47,7 @@ pub struct ConfirmTotpBody {
 #[oai(rename = "EnrollmentChallengeRequest", deny_unknown_fields)]
 pub struct EnrollmentChallengeBody {
     #[oai(write_only)]
-    pub mfa_token: String,
+    pub mfa_token: JsonString,
 }
 
 /// Confirmation of an enrollment started with an enrollment challenge; it finishes signing in.
@@ -54,10 +55,10 @@ pub struct EnrollmentChallengeBody {
 #[oai(rename = "ConfirmEnrollmentChallengeRequest", deny_unknown_fields)]
 pub struct ConfirmEnrollmentChallengeBody {
     #[oai(write_only)]
-    pub mfa_token: String,
+    pub mfa_token: JsonString,
     /// The current six-digit code from the authenticator app.
     #[oai(write_only)]
-    pub code: String,
+    pub code: JsonString,
     /// How to return the tokens, as at login.
     #[oai(default)]
     pub token_delivery: TokenDelivery,
@@ -79,13 +80,13 @@ pub struct TotpConfirmationBody {
 #[oai(rename = "VerifyMfaRequest", deny_unknown_fields)]
 pub struct VerifyMfaBody {
     #[oai(write_only)]
-    pub mfa_token: String,
+    pub mfa_token: JsonString,
     /// The current six-digit TOTP code. Send this or `recovery_code`, not both.
     #[oai(write_only)]
-    pub code: Option<String>,
+    pub code: Option<JsonString>,
     /// One unused recovery code; it is spent.
     #[oai(write_only)]
-    pub recovery_code: Option<String>,
+    pub recovery_code: Option<JsonString>,
     /// How to return the tokens, as at login.
     #[oai(default)]
     pub token_delivery: TokenDelivery,
@@ -96,9 +97,9 @@ pub struct VerifyMfaBody {
 #[oai(rename = "DisableMfaRequest", deny_unknown_fields)]
 pub struct DisableMfaBody {
     #[oai(write_only)]
-    pub password: String,
+    pub password: JsonString,
     #[oai(write_only)]
-    pub code: String,
+    pub code: JsonString,
 }
 
 /// New recovery codes; the earlier ones no longer work.
@@ -486,7 +487,7 @@ impl MfaApi {
         request: &Request,
         body: Json<EnrollmentChallengeBody>,
     ) -> EnrollmentResponse {
-        let token = RefreshToken::new(body.0.mfa_token);
+        let token = RefreshToken::new(body.0.mfa_token.into_inner());
         let outcome = state(request)
             .auth
             .start_totp_enrollment(Enroller::Challenge(&token), &request_context(request))
@@ -510,7 +511,7 @@ impl MfaApi {
         body: Json<ConfirmEnrollmentChallengeBody>,
     ) -> ConfirmationResponse {
         let body = body.0;
-        let token = RefreshToken::new(body.mfa_token);
+        let token = RefreshToken::new(body.mfa_token.into_inner());
         let outcome = state(request)
             .auth
             .confirm_totp_enrollment(Enroller::Challenge(&token), &body.code, &request_context(request))
@@ -529,8 +530,8 @@ impl MfaApi {
     async fn verify(&self, request: &Request, body: Json<VerifyMfaBody>) -> VerifyResponse {
         let body = body.0;
         let factor = match (body.code, body.recovery_code) {
-            (Some(code), None) => SecondFactor::Totp(code),
-            (None, Some(code)) => SecondFactor::RecoveryCode(code),
+            (Some(code), None) => SecondFactor::Totp(code.into_inner()),
+            (None, Some(code)) => SecondFactor::RecoveryCode(code.into_inner()),
             _ => {
                 return VerifyResponse::Invalid(Json(Problem::new(
                     ProblemKind::ValidationFailed,
@@ -538,7 +539,7 @@ impl MfaApi {
                 )))
             }
         };
-        let token = RefreshToken::new(body.mfa_token);
+        let token = RefreshToken::new(body.mfa_token.into_inner());
         let state = state(request);
         match state
             .auth
@@ -569,7 +570,7 @@ impl MfaApi {
             return CodeCheckedResponse::Forbidden(problem);
         }
         let body = body.0;
-        let password = Password::presented(SecretString::from(body.password));
+        let password = Password::presented(SecretString::from(body.password.into_inner()));
         let outcome = state(request)
             .auth
             .disable_mfa(auth.claims(), &password, &body.code, &request_context(request))

@@ -17,6 +17,7 @@ pub mod rate_limit;
 mod security;
 mod sessions_api;
 mod state;
+pub mod strict;
 pub mod transport;
 mod users_api;
 mod wire;

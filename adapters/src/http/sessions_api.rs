@@ -207,8 +207,8 @@ impl SessionsApi {
         }
         let state = state(request);
         // Length is one rule of the password policy, checked with the others by the use case.
-        let new = Password::presented(SecretString::from(body.0.new_password));
-        let current = SecretString::from(body.0.current_password);
+        let new = Password::presented(SecretString::from(body.0.new_password.into_inner()));
+        let current = SecretString::from(body.0.current_password.into_inner());
 
         match state
             .auth

@@ -1,5 +1,6 @@
 //! Request and response bodies, and their conversion to and from domain values at the edge.
 
+use super::strict::JsonString;
 use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, Union};
 use secrecy::SecretString;
@@ -39,12 +40,12 @@ impl From<Role> for RoleBody {
 #[oai(rename = "RegisterRequest", deny_unknown_fields, example)]
 pub struct RegisterBody {
     /// Email address; compared after trimming, Unicode NFKC and case folding.
-    pub email: String,
+    pub email: JsonString,
     /// 8 to 128 characters, used exactly as typed.
     #[oai(write_only)]
-    pub password: String,
+    pub password: JsonString,
     /// 1 to 200 characters, without control characters or HTML markup; stored exactly as given.
-    pub full_name: String,
+    pub full_name: JsonString,
 }
 
 impl Example for RegisterBody {
@@ -62,7 +63,7 @@ impl RegisterBody {
     pub fn try_into_domain(self) -> Result<RegisterRequest, Vec<FieldProblem>> {
         let email = Email::parse(&self.email).map_err(email_problem);
         let full_name = FullName::parse(&self.full_name).map_err(full_name_problem);
-        let password = SecretString::from(self.password);
+        let password = SecretString::from(self.password.into_inner());
 
         match (email, full_name) {
             // Length is one rule of the password policy, which the use case checks with all the
@@ -87,9 +88,9 @@ impl RegisterBody {
 #[derive(Object)]
 #[oai(rename = "LoginRequest", deny_unknown_fields, example)]
 pub struct LoginBody {
-    pub email: String,
+    pub email: JsonString,
     #[oai(write_only)]
-    pub password: String,
+    pub password: JsonString,
     /// Keeps the session's refresh tokens valid for 30 days instead of 7.
     #[oai(default)]
     pub remember_me: bool,
@@ -97,7 +98,7 @@ pub struct LoginBody {
     /// client's attempts are counted on their own and an account-wide lock caused by other
     /// clients does not block it.
     #[oai(write_only)]
-    pub device_token: Option<String>,
+    pub device_token: Option<JsonString>,
     /// `bearer` (the default) returns the tokens in the body; `cookie` sets them as HttpOnly
     /// cookies for a browser and never puts them in the body.
     #[oai(default)]
@@ -132,9 +133,9 @@ impl LoginBody {
         let email = Email::parse(&self.email).map_err(|error| vec![email_problem(error)])?;
         Ok(LoginRequest {
             email,
-            password: Password::presented(SecretString::from(self.password)),
+            password: Password::presented(SecretString::from(self.password.into_inner())),
             remember_me: self.remember_me,
-            device_token: self.device_token,
+            device_token: self.device_token.map(JsonString::into_inner),
         })
     }
 }
@@ -146,7 +147,7 @@ pub struct RefreshBody {
     /// The refresh token from the last login or refresh. Omit it in cookie mode: the
     /// `__Secure-somnium_refresh` cookie is used, and `X-CSRF-Token` is then required.
     #[oai(write_only)]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<JsonString>,
     /// How to return the new tokens; cookie mode is implied when the token came from the cookie.
     #[oai(default)]
     pub token_delivery: TokenDelivery,
@@ -245,10 +246,10 @@ impl From<SessionView> for SessionBody {
 #[oai(rename = "ChangePasswordRequest", deny_unknown_fields)]
 pub struct ChangePasswordBody {
     #[oai(write_only)]
-    pub current_password: String,
+    pub current_password: JsonString,
     /// Must meet the password policy and differ from the last five passwords.
     #[oai(write_only)]
-    pub new_password: String,
+    pub new_password: JsonString,
 }
 
 fn rfc3339(time: time::OffsetDateTime) -> String {
