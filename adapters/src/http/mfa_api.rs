@@ -480,7 +480,8 @@ impl MfaApi {
     ///
     /// For a user whose role requires a second factor they do not have yet: login returned
     /// an `mfa_token` with `enrollment_required: true`, which is good only here and at
-    /// `/enroll/confirm`. Anyone holding such a token may call it.
+    /// `/enroll/confirm`. Anyone holding such a token may call it; the login rate limit applies
+    /// (5 requests per minute per client IP by default).
     #[oai(path = "/enroll", method = "post", operation_id = "startEnrollmentChallenge")]
     async fn start_challenge_enrollment(
         &self,
@@ -499,7 +500,8 @@ impl MfaApi {
     ///
     /// Turns TOTP on with a current code, returns ten recovery codes (shown this once) and the
     /// tokens of the new session, whose `amr` is `["pwd", "otp"]`. Anyone holding an enrollment
-    /// `mfa_token` may call it.
+    /// `mfa_token` may call it; the login rate limit applies (5 requests per minute per client
+    /// IP by default).
     #[oai(
         path = "/enroll/confirm",
         method = "post",
@@ -525,7 +527,8 @@ impl MfaApi {
     /// either way; a code is accepted once) or an unused `recovery_code` (then spent), and
     /// returns the token pair of the new session, whose `amr` is `["pwd", "otp"]`. Five wrong
     /// codes void the `mfa_token`; ten per account within an hour block the second factor for
-    /// the rest of the hour. Anyone holding an `mfa_token` may call it.
+    /// the rest of the hour. Anyone holding an `mfa_token` may call it; the login rate limit
+    /// applies (5 requests per minute per client IP by default).
     #[oai(path = "/verify", method = "post", operation_id = "verifyMfa")]
     async fn verify(&self, request: &Request, body: Json<VerifyMfaBody>) -> VerifyResponse {
         let body = body.0;

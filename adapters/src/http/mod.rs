@@ -59,7 +59,11 @@ pub enum ApiTags {
 
 const DESCRIPTION: &str = "Identity, session and audit service of the Somnium ECMO platform.\n\n\
 Errors are RFC 9457 problem details (`application/problem+json`). Access tokens are ES256 JWTs \
-sent as `Authorization: Bearer <token>`; verify them with the keys at `/.well-known/jwks.json`.";
+sent as `Authorization: Bearer <token>`; verify them with the keys at `/.well-known/jwks.json`.\n\n\
+Every `/api/` route is rate limited. By default: login and the second sign-in steps 5 per minute, \
+registration 3 per hour, refresh 10 per minute (each per client IP), and every other route 100 \
+per hour per user (or client IP without a token). Limited responses carry `RateLimit-Limit`, \
+`RateLimit-Remaining` and `RateLimit-Reset`; a rejected request gets a 429 with `Retry-After`.";
 
 /// Every group of operations the service serves, in the order the spec lists them.
 type Apis = (AuthApi, MfaApi, SessionsApi, UsersApi, EmergencyApi, AdminApi, MetaApi);
