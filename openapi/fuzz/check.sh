@@ -49,7 +49,11 @@ free_port() {
 # caller's environment (such as the test suite's SOMNIUM_TEST_DATABASE_URL) or a DATABASE_URL
 # would change what is fuzzed, or be rejected as unknown.
 somnium() {
-  env -i PATH="$PATH" \
+  # `serve` runs in the background: exec makes the server itself the background job, so the
+  # PID the EXIT trap stops is the server's and not that of a subshell around it.
+  local run=()
+  if [ "${1:-}" = serve ]; then run=(exec); fi
+  "${run[@]}" env -i PATH="$PATH" \
     SOMNIUM_DATA_DIR="$work/data" \
     SOMNIUM_LISTEN_ADDR="127.0.0.1:$port" \
     SOMNIUM_MFA_REQUIRED_ROLES=none \
@@ -125,7 +129,7 @@ port=$(free_port)
 base_url="http://127.0.0.1:$port"
 
 log "starting the service on $base_url"
-somnium >"$work/server.log" 2>&1 &
+somnium serve >"$work/server.log" 2>&1 &
 server_pid=$!
 wait_until_ready
 
