@@ -244,16 +244,12 @@ impl AuthService {
         let now = self.ports.clock.now();
         let method = match &factor {
             SecondFactor::Totp(code) => {
-                let accepted = match self.matching_step(&enrollment, code) {
-                    Some(step) => self.ports.mfa.accept_step(user.id, step).await?,
-                    None => false,
+                let rejection = match self.matching_step(&enrollment, code) {
+                    Some(step) if self.ports.mfa.accept_step(user.id, step).await? => None,
+                    Some(_) => Some("replayed_code"),
+                    None => Some("wrong_code"),
                 };
-                if !accepted {
-                    let reason = if self.matching_step(&enrollment, code).is_some() {
-                        "replayed_code"
-                    } else {
-                        "wrong_code"
-                    };
+                if let Some(reason) = rejection {
                     self.count_failure(&user, Some(&challenge), reason, context).await?;
                     return Err(MfaError::InvalidCode);
                 }

@@ -48,7 +48,7 @@ impl std::fmt::Debug for SigningKeySource {
 /// Where a key that protects data at rest comes from.
 #[derive(Clone)]
 pub enum SecretSource {
-    /// The variable holds the key itself.
+    /// The variable contains the key itself.
     Inline(String),
     /// The `_FILE` variable names a file the operator manages.
     File(PathBuf),

@@ -469,11 +469,12 @@ pub async fn list(config: &Config) -> anyhow::Result<String> {
     let ring = storage.encryption.ring();
     let users = storage.users();
     let signing = storage.signing_keys();
+    let mfa = storage.mfa();
     let mut out = String::from("data keys (current first):\n");
     for id in ring.ids() {
         let accounts = users.count_under(id).await?;
         let signing_keys = signing.count_under(id).await?;
-        let totp_secrets = storage.mfa().count_under(id).await?;
+        let totp_secrets = mfa.count_under(id).await?;
         out.push_str(&format!(
             "  {id}  accounts={accounts} signing_keys={signing_keys} totp_secrets={totp_secrets}\n"
         ));

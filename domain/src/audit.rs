@@ -53,9 +53,9 @@ pub enum AuditEventType {
     ProfileUpdated,
     EmergencyAccessGranted,
     EmergencyAccessEnded,
-    /// Somebody read or exported the audit trail.
+    /// A user read or exported the audit trail.
     AuditTrailRead,
-    /// Somebody verified the audit trail's hash chain.
+    /// A user verified the audit trail's hash chain.
     AuditTrailVerified,
     /// Events outside retention were deleted, leaving a checkpoint.
     AuditTrailPruned,

@@ -180,7 +180,7 @@ impl KeyRing {
         self.keys.iter().map(|key| key.id.as_str())
     }
 
-    /// The ring in the form [`KeyRing::parse`] reads, one entry per line. It holds the keys
+    /// The ring in the form [`KeyRing::parse`] reads, one entry per line. It contains the keys
     /// themselves: write it only to a file with mode 0600 or to a secret store.
     pub fn to_text(&self) -> Zeroizing<String> {
         let mut text = Zeroizing::new(String::new());

@@ -170,7 +170,7 @@ impl SqlUserRepository {
     }
 
     /// Seals up to `batch` accounts that are not under the current data key with that key. Each
-    /// row is written only if it still holds what was read, so a change made meanwhile by the
+    /// row is written only if it still contains what was read, so a change made meanwhile by the
     /// service is never overwritten; such a row is counted in [`ResealStep::raced`] and taken
     /// again by the next step. With `unsealed_only`, only rows never sealed are taken.
     ///
