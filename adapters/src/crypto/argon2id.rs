@@ -1,5 +1,5 @@
 use std::cell::RefCell;
-use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash as PhcHash, PasswordVerifier as _, SaltString};
@@ -35,13 +35,14 @@ impl Default for Argon2Params {
 /// Argon2id on a few threads of its own, `max_concurrent` of them (one per core by default).
 ///
 /// A burst of logins queues here, and the async workers keep serving requests that need no
-/// hashing. Dedicated threads also bound memory: each hash allocates its 19 MiB block array, and
-/// the allocator keeps freed memory per thread arena, so hashing on tokio's blocking pool (up to
-/// 512 threads) let the resident set grow by that much for every thread that ever hashed.
+/// hashing. The threads run at a lower priority than the workers, so a login storm slows the
+/// logins rather than every other request. Each thread hashes in one block array (19 MiB with
+/// the default parameters) that it keeps while busy and frees after [`KEEP_BLOCKS_WHEN_IDLE`],
+/// so hashing memory is bounded by the thread count and returns to the system when idle.
 #[derive(Clone)]
 pub struct Argon2idHasher {
     params: Argon2Params,
-    jobs: Arc<Mutex<mpsc::Sender<Job>>>,
+    jobs: flume::Sender<Job>,
 }
 
 type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
@@ -50,34 +51,26 @@ impl Argon2idHasher {
     /// # Errors
     /// Returns a message naming the parameter when argon2 rejects the parameters.
     pub fn new(params: Argon2Params, max_concurrent: usize) -> Result<Self, String> {
+        Self::with_idle_release(params, max_concurrent, KEEP_BLOCKS_WHEN_IDLE)
+    }
+
+    fn with_idle_release(params: Argon2Params, max_concurrent: usize, keep_blocks: Duration) -> Result<Self, String> {
         let argon2_params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|error| format!("invalid argon2 parameters: {error}"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon2_params);
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (sender, receiver) = flume::unbounded::<Job>();
         for index in 0..max_concurrent.max(1) {
             let receiver = receiver.clone();
             let argon2 = argon2.clone();
             std::thread::Builder::new()
                 .name(format!("argon2id-{index}"))
-                .spawn(move || loop {
-                    // The lock is held only while taking a job; the threads end when every
-                    // hasher clone, and with it the sender, is gone.
-                    let job = match receiver.lock() {
-                        Ok(receiver) => receiver.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(&argon2),
-                        Err(_) => return,
-                    }
+                .spawn(move || {
+                    yield_to_request_threads();
+                    hash_jobs(&receiver, &argon2, keep_blocks);
                 })
                 .map_err(|error| format!("could not start an argon2id thread: {error}"))?;
         }
-        Ok(Self {
-            params,
-            jobs: Arc::new(Mutex::new(sender)),
-        })
+        Ok(Self { params, jobs: sender })
     }
 
     async fn run_blocking<T: Send + 'static>(
@@ -90,8 +83,6 @@ impl Argon2idHasher {
             let _ = done.send(work(argon2));
         });
         self.jobs
-            .lock()
-            .map_err(|_| HasherError::Unexpected("the argon2id queue lock is poisoned".into()))?
             .send(job)
             .map_err(|_| HasherError::Unexpected("the argon2id threads have stopped".into()))?;
         // The wait is traced as a child span on this task. No span handle is moved to the
@@ -138,10 +129,73 @@ impl PasswordHasher for Argon2idHasher {
     }
 }
 
+/// How long a hashing thread keeps its block array with no work. Holding it costs 19 MiB of
+/// resident memory per thread with the default parameters. Allocating it again costs a few
+/// milliseconds once, at the start of the next burst.
+const KEEP_BLOCKS_WHEN_IDLE: Duration = Duration::from_secs(5);
+
+/// Runs jobs until every hasher clone, and with it the sender, is gone.
+fn hash_jobs(receiver: &flume::Receiver<Job>, argon2: &Argon2<'static>, keep_blocks: Duration) {
+    loop {
+        let job = match receiver.recv_timeout(keep_blocks) {
+            Ok(job) => job,
+            Err(flume::RecvTimeoutError::Timeout) => {
+                release_blocks();
+                match receiver.recv() {
+                    Ok(job) => job,
+                    Err(flume::RecvError::Disconnected) => return,
+                }
+            }
+            Err(flume::RecvTimeoutError::Disconnected) => return,
+        };
+        job(argon2);
+    }
+}
+
+/// The nice value of the hashing threads. Linux gives a thread at nice 10 about a tenth of the
+/// CPU share of one at nice 0 (weights 110 and 1024). During a login storm the async workers
+/// that serve every other request therefore run first, and the hashes take the time left over.
+/// With nothing else to run, the hashing threads still get whole cores.
+#[cfg(target_os = "linux")]
+const HASHING_NICE: libc::c_int = 10;
+
+#[cfg(target_os = "linux")]
+fn yield_to_request_threads() {
+    // SAFETY: setpriority takes plain integers and touches no memory of ours. On Linux the nice
+    // value belongs to the thread, and `who = 0` names the calling one.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICE) };
+    if result != 0 {
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "could not lower the priority of a password hashing thread; hashing competes with requests"
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn yield_to_request_threads() {}
+
 thread_local! {
     /// The block array of this hashing thread, reused by every hash it computes. Argon2 writes
     /// each block before it reads it, so nothing needs clearing between passwords.
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Frees this thread's block array and hands the freed pages back to the system. glibc keeps
+/// large freed blocks in the thread's arena once its adaptive mmap threshold has grown past
+/// them, so the trim is what lowers the resident set.
+fn release_blocks() {
+    let released = BLOCKS.with(|blocks| std::mem::take(&mut *blocks.borrow_mut()));
+    if released.is_empty() {
+        return;
+    }
+    drop(released);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's own arenas to the kernel,
+    // and it touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn with_blocks<T>(count: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
@@ -232,6 +286,26 @@ mod tests {
         let parsed = PhcHash::new(hash.expose_secret()).unwrap();
         assert!(Argon2::default().verify_password(b"Correct-Horse-9", &parsed).is_ok());
         assert!(!hasher.needs_rehash(&hash));
+    }
+
+    #[tokio::test]
+    async fn idle_threads_free_blocks_then_hash() {
+        let hasher = Argon2idHasher::with_idle_release(Argon2Params::default(), 1, Duration::from_millis(500)).unwrap();
+        let password = Password::presented(secrecy::SecretString::from("Ward-7#Lumen"));
+        let hash = hasher.hash(&password).await.unwrap();
+        let holds_blocks = || {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            let job: Job = Box::new(move |_| {
+                let _ = sender.send(BLOCKS.with(|blocks| blocks.borrow().len()));
+            });
+            hasher.jobs.send(job).unwrap();
+            receiver.recv().unwrap()
+        };
+        assert_eq!(holds_blocks(), 19_456, "a busy thread keeps its block array");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(holds_blocks(), 0, "an idle thread frees its block array");
+        assert!(hasher.verify(&password, &hash).await.unwrap());
+        assert_eq!(holds_blocks(), 19_456);
     }
 
     #[tokio::test]
