@@ -9,3 +9,4 @@ pub mod jwt;
 pub mod limits;
 pub mod revocation;
 pub mod storage;
+pub mod user_cache;

@@ -24,7 +24,7 @@ impl AuthService {
         let user = self
             .ports
             .users
-            .find_by_id(caller.user_id)
+            .find_by_id_for_display(caller.user_id)
             .await
             .map_err(UnexpectedError::from)?;
         user.filter(|user| user.status == UserStatus::Active)

@@ -28,6 +28,7 @@ use somnium_adapters::limits::{
 };
 use somnium_adapters::revocation;
 use somnium_adapters::storage::{self, DatabaseSettings, SqlAuditLog, SqlEmergencyGrants, SqlSessionRepository};
+use somnium_adapters::user_cache::CachedUserRepository;
 use somnium_application::{AuthService, AuthSettings, Ports};
 use somnium_domain::password_policy::{Blocklist, PasswordPolicy};
 use somnium_domain::ports::{AuditLog, Clock, LockoutStore, RateLimiter};
@@ -213,7 +214,7 @@ async fn build_state(
     );
 
     let ports = Ports {
-        users: Arc::new(storage.users()),
+        users: Arc::new(CachedUserRepository::new(Arc::new(storage.users()))),
         sessions: Arc::new(SqlSessionRepository::new(connection.clone())),
         audit,
         hasher: Arc::new(hasher),

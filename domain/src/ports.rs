@@ -146,6 +146,18 @@ pub trait UserRepository: Send + Sync {
     /// [`RepositoryError`] when the store fails; an unknown id is `Ok(None)`.
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, RepositoryError>;
 
+    /// Finds an account by id for a read that changes nothing, such as showing the caller their
+    /// own account. The result may be a copy up to a fraction of a second old when another
+    /// instance changed the account, the bound the revocation list already gives. A change made
+    /// through this repository shows at once. Code that writes what it read uses
+    /// [`UserRepository::find_by_id`], so a copy never overwrites a newer change.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the store fails; an unknown id is `Ok(None)`.
+    async fn find_by_id_for_display(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
+        self.find_by_id(id).await
+    }
+
     /// Replaces an account's password hash with the same password hashed anew (a rehash); the
     /// password history is not touched.
     ///
