@@ -2,10 +2,12 @@
 //! once on SQLite and once on PostgreSQL.
 
 mod access_tokens;
+mod account_reads;
 mod admin;
 mod audit;
 mod audit_chain;
 mod browser_sessions;
+mod database;
 mod emergency;
 mod encryption;
 mod errors;
