@@ -32,18 +32,31 @@ fn field(output: &mut String, name: &str, value: Option<&str>) {
     }
 }
 
+/// The first line of the canonical content, which tags the format version.
+pub const CANONICAL_VERSION_LINE: &str = "somnium-audit-v1\n";
+
 /// Returns the canonical content of an event: every stored column except the hash itself, in a fixed
 /// order, version-tagged so the format can change without ambiguity.
 pub fn canonical(model: &audit_event::Model) -> String {
-    let mut output = String::from("somnium-audit-v1\n");
+    let mut output = String::from(CANONICAL_VERSION_LINE);
+    let sequence = model.sequence.map(|sequence| sequence.to_string());
+    field(&mut output, "sequence", sequence.as_deref());
+    output.push_str(&canonical_body(model));
+    field(&mut output, "previous_hash", model.previous_hash.as_deref());
+    output
+}
+
+/// Returns the part of the canonical content between the sequence number and the previous hash,
+/// the part that does not depend on the event's place in the chain. PostgreSQL appends build the
+/// rest in SQL, under the chain head's lock.
+pub fn canonical_body(model: &audit_event::Model) -> String {
+    let mut output = String::new();
     let occurred_at = to_stored_precision(model.occurred_at)
         .format(TIME_FORMAT)
         .unwrap_or_default();
-    let sequence = model.sequence.map(|sequence| sequence.to_string());
     let id = model.id.to_string();
     let user_id = model.user_id.map(|id| id.to_string());
     let actor_id = model.actor_id.map(|id| id.to_string());
-    field(&mut output, "sequence", sequence.as_deref());
     field(&mut output, "id", Some(&id));
     field(&mut output, "occurred_at", Some(&occurred_at));
     field(&mut output, "event_type", Some(&model.event_type));
@@ -57,7 +70,6 @@ pub fn canonical(model: &audit_event::Model) -> String {
     field(&mut output, "client_ip", model.client_ip.as_deref());
     field(&mut output, "user_agent", model.user_agent.as_deref());
     field(&mut output, "request_id", model.request_id.as_deref());
-    field(&mut output, "previous_hash", model.previous_hash.as_deref());
     output
 }
 
