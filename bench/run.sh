@@ -19,6 +19,8 @@
 #   LOGIN_LOW_CONNS=8      login is measured at this many connections too
 #   USERS=64               accounts created per service; logins cycle through them
 #   READY_REPEATS=3        restarts on the existing database to time /health/ready
+#   IDLE_WAIT=7            seconds without requests before each idle RSS reading; Somnium frees
+#                          its password hashing memory 5 s after the last hash
 #   BENCH_POSTGRES_URL     postgres://postgres@127.0.0.1:5432/postgres: a database
 #                          somnium_bench_<id> is created on that server and dropped at the end
 #   BENCH_REDIS_URL        redis://127.0.0.1:6379: keys get the prefix bench-<id>: and are
@@ -50,6 +52,7 @@ CONNS=${CONNS:-64}
 LOGIN_LOW_CONNS=${LOGIN_LOW_CONNS:-8}
 USERS=${USERS:-64}
 READY_REPEATS=${READY_REPEATS:-3}
+IDLE_WAIT=${IDLE_WAIT:-7}
 BENCH_RATE_LIMIT=${BENCH_RATE_LIMIT:-1000000/minute}
 BENCH_RUST_LOG=${BENCH_RUST_LOG:-info}
 PEER=${PEER:-1}
@@ -427,10 +430,10 @@ run_somnium() {  # target [extra environment...]
   log "$TARGET: starting on a fresh database"
   start_somnium "$workdir"
   fact "$TARGET" ready_fresh_ms "$READY_MS" ms
-  sleep 2
+  sleep "$IDLE_WAIT"
   fact "$TARGET" rss_idle_start_mib "$(kib_to_mib "$(rss_kib "$SERVER_PID")")" MiB
   seed_users /api/v1/auth/register bench '{"full_name": "Bench User"}'
-  sleep 2
+  sleep "$IDLE_WAIT"
   # The same process after hashing USERS passwords: whatever the allocator kept stays here.
   fact "$TARGET" rss_idle_after_seeding_mib "$(kib_to_mib "$(rss_kib "$SERVER_PID")")" MiB
 
@@ -469,7 +472,7 @@ run_somnium() {  # target [extra environment...]
     start_somnium "$workdir"
     fact "$TARGET" ready_restart_ms "$READY_MS" ms
   done
-  sleep 2
+  sleep "$IDLE_WAIT"
   fact "$TARGET" rss_idle_restarted_mib "$(kib_to_mib "$(rss_kib "$SERVER_PID")")" MiB
   fact "$TARGET" rss_high_water_restarted_mib \
     "$(kib_to_mib "$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")")" MiB

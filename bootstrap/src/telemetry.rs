@@ -87,6 +87,9 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
         LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
     };
 
+    // Metric events feed the OTLP exporter. As log lines they would add a second JSON line to
+    // every request, beside the request line that already records its status and duration.
+    let logs = logs.with_filter(EnvFilter::new("trace,somnium::metrics=off"));
     let Some(endpoint) = &config.otlp_endpoint else {
         tracing_subscriber::registry().with(filter).with(logs).init();
         return Ok(Telemetry {
@@ -118,7 +121,7 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     // otherwise keep its parent request span open and unexported.
     tracing_subscriber::registry()
         .with(filter)
-        .with(logs.with_filter(EnvFilter::new("trace,somnium::metrics=off")))
+        .with(logs)
         .with(otel_layers(&tracer_provider, &meter_provider))
         .init();
     tracing::info!(endpoint = %endpoint, service = %config.otel_service_name, "exporting traces and metrics over OTLP");
