@@ -207,7 +207,7 @@ impl SqlSessionRepository {
     }
 }
 
-/// Spends the token, stores its successor and touches the session, in that order, and tells
+/// Spends the token, stores its successor and touches the session, in that order. Returns
 /// whether the token was still unspent. The conditional update is the transaction's first
 /// statement. On SQLite it takes the write lock before anything is read, so concurrent rotations
 /// wait on the busy timeout rather than fail.
@@ -236,8 +236,8 @@ async fn rotate_in_steps<C: ConnectionTrait>(connection: &C, rotation: &Rotation
     Ok(true)
 }
 
-/// The same three writes as [`rotate_in_steps`] in one PostgreSQL statement, which saves two
-/// round trips per rotation. The successor and the session change depend on the spending update
+/// Makes the same three writes as [`rotate_in_steps`] in one PostgreSQL statement, which saves
+/// two round trips per rotation. The successor and the session change depend on the spending update
 /// returning its row. A concurrent rotation of the same token waits for this one's row lock and
 /// then finds the token spent, so it writes nothing.
 async fn rotate_in_one_statement<C: ConnectionTrait>(
