@@ -136,7 +136,7 @@ fn response_example(operation: &str, status: &str) -> Option<Value> {
         ("confirmEnrollmentChallenge", "200") => {
             json!({ "recovery_codes": recovery_codes(), "tokens": bearer_tokens() })
         }
-        ("regenerateRecoveryCodes" | "disableMfa", "200") => json!({ "recovery_codes": recovery_codes() }),
+        ("regenerateRecoveryCodes", "200") => json!({ "recovery_codes": recovery_codes() }),
         ("listSessions", "200") => json!([{
             "id": SESSION_ID,
             "started_at": CREATED_AT,

@@ -235,45 +235,77 @@ pub enum VerifyResponse {
     Internal(Json<Problem>),
 }
 
-#[derive(ApiResponse)]
-pub enum CodeCheckedResponse {
-    /// Done.
+/// Declares the response of an operation that checks a current TOTP code: its one success
+/// response, the errors such operations share, and how MFA errors map onto them.
+macro_rules! code_checked_response {
+    ($(#[$meta:meta])* $name:ident { $(#[$success_meta:meta])* $success:ident $(($success_body:ty))? }) => {
+        $(#[$meta])*
+        #[derive(ApiResponse)]
+        pub enum $name {
+            $(#[$success_meta])*
+            $success $(($success_body))?,
+            /// The body is not valid JSON.
+            #[oai(status = 400, content_type = "application/problem+json")]
+            Malformed(Json<Problem>),
+            /// The access token is missing, invalid or expired.
+            #[oai(status = 401, content_type = "application/problem+json")]
+            Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
+            /// The temporary password must be changed first, or (cookie mode) the CSRF check failed.
+            #[oai(status = 403, content_type = "application/problem+json")]
+            Forbidden(Json<Problem>),
+            /// TOTP is not on, or, when turning it off, the role requires it.
+            #[oai(status = 409, content_type = "application/problem+json")]
+            Conflict(Json<Problem>),
+            /// The body is larger than 64 KiB.
+            #[oai(status = 413, content_type = "application/problem+json")]
+            TooLarge(Json<Problem>),
+            /// The body is not `application/json`.
+            #[oai(status = 415, content_type = "application/problem+json")]
+            UnsupportedMediaType(Json<Problem>),
+            /// The code is wrong or was already used (type `invalid-mfa-code`), the password is
+            /// incorrect (`errors` names `password` with code `incorrect`), or the body does not
+            /// match the schema.
+            #[oai(status = 422, content_type = "application/problem+json")]
+            Invalid(Json<Problem>),
+            /// Too many wrong codes for this account within the hour (type `mfa-blocked`), or the
+            /// rate limit of this route; see `Retry-After` for the latter.
+            #[oai(status = 429, content_type = "application/problem+json")]
+            TooManyRequests(Json<Problem>),
+            /// An unexpected server error.
+            #[oai(status = 500, content_type = "application/problem+json")]
+            Internal(Json<Problem>),
+        }
+
+        impl $name {
+            fn from_outcome(outcome: Result<Self, MfaError>) -> Self {
+                match outcome {
+                    Ok(response) => response,
+                    Err(error) => {
+                        let body = problem(&error);
+                        match mfa_problem(&error).0 {
+                            ProblemKind::Conflict | ProblemKind::NotFound => Self::Conflict(body),
+                            ProblemKind::InvalidMfaCode | ProblemKind::ValidationFailed => Self::Invalid(body),
+                            ProblemKind::MfaBlocked => Self::TooManyRequests(body),
+                            _ => Self::Internal(body),
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
+code_checked_response!(DisableMfaResponse {
+    /// TOTP is off, and its recovery codes no longer work.
     #[oai(status = 204)]
-    NoContent,
+    Disabled
+});
+
+code_checked_response!(RegenerateRecoveryCodesResponse {
     /// New recovery codes; the earlier ones no longer work.
     #[oai(status = 200)]
-    RecoveryCodes(Json<RecoveryCodesBody>),
-    /// The body is not valid JSON.
-    #[oai(status = 400, content_type = "application/problem+json")]
-    Malformed(Json<Problem>),
-    /// The access token is missing, invalid or expired.
-    #[oai(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Json<Problem>, #[oai(header = "WWW-Authenticate")] String),
-    /// The temporary password must be changed first, or (cookie mode) the CSRF check failed.
-    #[oai(status = 403, content_type = "application/problem+json")]
-    Forbidden(Json<Problem>),
-    /// TOTP is not on, or the role requires it and it cannot be turned off.
-    #[oai(status = 409, content_type = "application/problem+json")]
-    Conflict(Json<Problem>),
-    /// The body is larger than 64 KiB.
-    #[oai(status = 413, content_type = "application/problem+json")]
-    TooLarge(Json<Problem>),
-    /// The body is not `application/json`.
-    #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Json<Problem>),
-    /// The code is wrong or was already used (type `invalid-mfa-code`), the password is
-    /// incorrect (`errors` names `password` with code `incorrect`), or the body does not match
-    /// the schema.
-    #[oai(status = 422, content_type = "application/problem+json")]
-    Invalid(Json<Problem>),
-    /// Too many wrong codes for this account within the hour (type `mfa-blocked`), or the rate
-    /// limit of this route; see `Retry-After` for the latter.
-    #[oai(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Json<Problem>),
-    /// An unexpected server error.
-    #[oai(status = 500, content_type = "application/problem+json")]
-    Internal(Json<Problem>),
-}
+    RecoveryCodes(Json<RecoveryCodesBody>)
+});
 
 #[derive(ApiResponse)]
 pub enum StatusResponse {
@@ -401,21 +433,6 @@ fn confirmation_response(
                 ProblemKind::InvalidMfaCode => ConfirmationResponse::Invalid(body),
                 ProblemKind::MfaBlocked => ConfirmationResponse::TooManyRequests(body),
                 _ => ConfirmationResponse::Internal(body),
-            }
-        }
-    }
-}
-
-fn code_checked_response(outcome: Result<CodeCheckedResponse, MfaError>) -> CodeCheckedResponse {
-    match outcome {
-        Ok(response) => response,
-        Err(error) => {
-            let body = problem(&error);
-            match mfa_problem(&error).0 {
-                ProblemKind::Conflict | ProblemKind::NotFound => CodeCheckedResponse::Conflict(body),
-                ProblemKind::InvalidMfaCode | ProblemKind::ValidationFailed => CodeCheckedResponse::Invalid(body),
-                ProblemKind::MfaBlocked => CodeCheckedResponse::TooManyRequests(body),
-                _ => CodeCheckedResponse::Internal(body),
             }
         }
     }
@@ -568,9 +585,9 @@ impl MfaApi {
     /// second factor; an administrator can reset it instead. Requires a valid access token of
     /// any role.
     #[oai(path = "/totp/disable", method = "post", operation_id = "disableMfa")]
-    async fn disable(&self, request: &Request, auth: Caller, body: Json<DisableMfaBody>) -> CodeCheckedResponse {
+    async fn disable(&self, request: &Request, auth: Caller, body: Json<DisableMfaBody>) -> DisableMfaResponse {
         if let Err(problem) = authorize(request, auth.claims(), "disableMfa").await {
-            return CodeCheckedResponse::Forbidden(problem);
+            return DisableMfaResponse::Forbidden(problem);
         }
         let body = body.0;
         let password = Password::presented(SecretString::from(body.password.into_inner()));
@@ -578,7 +595,7 @@ impl MfaApi {
             .auth
             .disable_mfa(auth.claims(), &password, &body.code, &request_context(request))
             .await;
-        code_checked_response(outcome.map(|()| CodeCheckedResponse::NoContent))
+        DisableMfaResponse::from_outcome(outcome.map(|()| DisableMfaResponse::Disabled))
     }
 
     /// Regenerate recovery codes
@@ -586,16 +603,21 @@ impl MfaApi {
     /// Needs a current code. Returns ten new recovery codes, shown this once; the earlier ones
     /// stop working. Requires a valid access token of any role.
     #[oai(path = "/recovery-codes", method = "post", operation_id = "regenerateRecoveryCodes")]
-    async fn regenerate(&self, request: &Request, auth: Caller, body: Json<ConfirmTotpBody>) -> CodeCheckedResponse {
+    async fn regenerate(
+        &self,
+        request: &Request,
+        auth: Caller,
+        body: Json<ConfirmTotpBody>,
+    ) -> RegenerateRecoveryCodesResponse {
         if let Err(problem) = authorize(request, auth.claims(), "regenerateRecoveryCodes").await {
-            return CodeCheckedResponse::Forbidden(problem);
+            return RegenerateRecoveryCodesResponse::Forbidden(problem);
         }
         let outcome = state(request)
             .auth
             .regenerate_recovery_codes(auth.claims(), &body.0.code, &request_context(request))
             .await;
-        code_checked_response(outcome.map(|codes| {
-            CodeCheckedResponse::RecoveryCodes(Json(RecoveryCodesBody {
+        RegenerateRecoveryCodesResponse::from_outcome(outcome.map(|codes| {
+            RegenerateRecoveryCodesResponse::RecoveryCodes(Json(RecoveryCodesBody {
                 recovery_codes: codes.iter().map(|code| code.expose().to_owned()).collect(),
             }))
         }))
