@@ -3,6 +3,17 @@
 -- once in the main Lua state (setup, done) and once per thread.
 local common = {}
 
+-- Returns wrk's setup() for a script, which numbers the threads from 1 in their
+-- global `thread_index`, and the list of threads it records, for common.sum.
+function common.thread_setup()
+  local threads = {}
+  local function setup(thread)
+    table.insert(threads, thread)
+    thread:set("thread_index", #threads)
+  end
+  return setup, threads
+end
+
 -- Returns the non-empty lines of a file, or raises an error naming the file.
 function common.read_lines(path)
   local file = assert(io.open(path, "r"), "cannot open " .. tostring(path))

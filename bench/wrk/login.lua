@@ -4,14 +4,7 @@
 --     BENCH_PASSWORD    their password
 --     LOGIN_FORMAT      json (default) or form; LOGIN_USER_FIELD overrides the field name
 local common = dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
-local threads = {}
-local next_index = 1
-
-function setup(thread)
-  thread:set("thread_index", next_index)
-  next_index = next_index + 1
-  table.insert(threads, thread)
-end
+setup = common.thread_setup()
 
 local emails, password, counter
 

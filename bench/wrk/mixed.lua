@@ -7,14 +7,8 @@
 -- Successors of refreshed tokens and the tokens from logins join the pool, so
 -- refreshes spread over more sessions as the run goes on.
 local common = dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
-local threads = {}
-local next_index = 1
-
-function setup(thread)
-  thread:set("thread_index", next_index)
-  next_index = next_index + 1
-  table.insert(threads, thread)
-end
+local threads
+setup, threads = common.thread_setup()
 
 local pool, emails, password, get_request
 local me_path = os.getenv("ME_PATH") or "/api/v1/users/me"

@@ -7,14 +7,8 @@
 --                        calls request() once before the run to check the script.
 --     BENCH_THREADS      the -t given to wrk
 local common = dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
-local threads = {}
-local next_index = 1
-
-function setup(thread)
-  thread:set("thread_index", next_index)
-  next_index = next_index + 1
-  table.insert(threads, thread)
-end
+local threads
+setup, threads = common.thread_setup()
 
 local pool
 -- Requests sent without a token because the pool was empty, after earlier

@@ -3,14 +3,7 @@
 --     BENCH_PASSWORD           a password the service's policy accepts
 --     REGISTER_EXTRA_JSON      members appended to the JSON object, such as ',"full_name":"Bench User"'
 local common = dofile(os.getenv("BENCH_WRK_DIR") .. "/common.lua")
-local threads = {}
-local next_index = 1
-
-function setup(thread)
-  thread:set("thread_index", next_index)
-  next_index = next_index + 1
-  table.insert(threads, thread)
-end
+setup = common.thread_setup()
 
 local prefix = "reg-" .. (os.getenv("BENCH_RUN_ID") or tostring(os.time())) .. "-" .. (os.getenv("WRK_NONCE") or "0")
 local password = common.json_string(os.getenv("BENCH_PASSWORD") or "")
