@@ -38,11 +38,26 @@ pub const CANONICAL_VERSION_LINE: &str = "somnium-audit-v1\n";
 /// Returns the canonical content of an event: every stored column except the hash itself, in a fixed
 /// order, version-tagged so the format can change without ambiguity.
 pub fn canonical(model: &audit_event::Model) -> String {
-    let mut output = String::from(CANONICAL_VERSION_LINE);
     let sequence = model.sequence.map(|sequence| sequence.to_string());
-    field(&mut output, "sequence", sequence.as_deref());
-    output.push_str(&canonical_body(model));
-    field(&mut output, "previous_hash", model.previous_hash.as_deref());
+    assemble(
+        sequence.as_deref(),
+        &canonical_body(model),
+        model.previous_hash.as_deref(),
+    )
+}
+
+/// Returns the hash of an event from its place in the chain and its [`canonical_body`], equal to
+/// [`hash`] of the stored row.
+pub fn chained_hash(sequence: i64, body: &str, previous_hash: &str) -> String {
+    let canonical = assemble(Some(&sequence.to_string()), body, Some(previous_hash));
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn assemble(sequence: Option<&str>, body: &str, previous_hash: Option<&str>) -> String {
+    let mut output = String::from(CANONICAL_VERSION_LINE);
+    field(&mut output, "sequence", sequence);
+    output.push_str(body);
+    field(&mut output, "previous_hash", previous_hash);
     output
 }
 
@@ -76,4 +91,33 @@ pub fn canonical_body(model: &audit_event::Model) -> String {
 /// Returns the hex SHA-256 of an event's canonical content, which includes the previous hash.
 pub fn hash(model: &audit_event::Model) -> String {
     hex::encode(Sha256::digest(canonical(model).as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chained_hash_matches_stored_row_hash() {
+        let model = audit_event::Model {
+            id: uuid::Uuid::from_u128(7),
+            occurred_at: time::macros::datetime!(2026-12-05 03:04:11.123456 UTC),
+            event_type: "token_refreshed".to_owned(),
+            user_id: Some(uuid::Uuid::from_u128(9)),
+            resource: None,
+            outcome: "success".to_owned(),
+            detail: Some("Überweisung 患者".to_owned()),
+            client_ip: Some("127.0.0.1".to_owned()),
+            user_agent: None,
+            request_id: Some("req-1".to_owned()),
+            sequence: Some(42),
+            previous_hash: Some("ab".repeat(32)),
+            hash: None,
+            severity: Some("info".to_owned()),
+            actor_id: None,
+            changes: None,
+        };
+        let from_parts = chained_hash(42, &canonical_body(&model), &"ab".repeat(32));
+        assert_eq!(from_parts, hash(&model));
+    }
 }

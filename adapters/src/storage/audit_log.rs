@@ -128,25 +128,27 @@ async fn append_in_one_statement<C: ConnectionTrait>(
     connection: &C,
     event: &AuditEvent,
 ) -> Result<(), RepositoryError> {
-    let mut model = unchained_model(event);
+    let model = unchained_model(event);
+    let id = model.id;
+    let body = audit_chain::canonical_body(&model);
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         APPEND_SQL,
         [
             model.id.into(),
             model.occurred_at.into(),
-            model.event_type.clone().into(),
+            model.event_type.into(),
             model.user_id.into(),
-            model.resource.clone().into(),
-            model.outcome.clone().into(),
-            model.detail.clone().into(),
-            model.client_ip.clone().into(),
-            model.user_agent.clone().into(),
-            model.request_id.clone().into(),
-            model.severity.clone().into(),
+            model.resource.into(),
+            model.outcome.into(),
+            model.detail.into(),
+            model.client_ip.into(),
+            model.user_agent.into(),
+            model.request_id.into(),
+            model.severity.into(),
             model.actor_id.into(),
-            model.changes.clone().into(),
-            audit_chain::canonical_body(&model).into(),
+            model.changes.into(),
+            body.clone().into(),
             audit_chain::CANONICAL_VERSION_LINE.into(),
         ],
     );
@@ -156,13 +158,12 @@ async fn append_in_one_statement<C: ConnectionTrait>(
         .map_err(repository_error)?
         .ok_or_else(|| corrupt_row("the audit chain head row is missing".to_owned()))?;
     let column = |name: &str| row.try_get::<Option<String>>("", name).map_err(repository_error);
-    model.sequence = Some(row.try_get::<i64>("", "sequence").map_err(repository_error)?);
-    model.previous_hash = column("previous_hash")?;
+    let sequence = row.try_get::<i64>("", "sequence").map_err(repository_error)?;
+    let previous_hash = column("previous_hash")?.unwrap_or_default();
     let stored_hash = column("hash")?;
-    if stored_hash.as_deref() != Some(audit_chain::hash(&model).as_str()) {
+    if stored_hash.as_deref() != Some(audit_chain::chained_hash(sequence, &body, &previous_hash).as_str()) {
         return Err(corrupt_row(format!(
-            "the database computed another hash for audit event {} than Somnium does; the append was rolled back",
-            model.id
+            "the database computed another hash for audit event {id} than Somnium does; the append was rolled back"
         )));
     }
     Ok(())
