@@ -24,7 +24,7 @@ pub const FRESH_FOR: Duration = POLL_INTERVAL;
 
 const SHARDS: usize = 16;
 /// Accounts per shard. Expired entries are dropped when a shard fills, so this bounds memory
-/// (about 300 bytes per account) and not the number of callers served.
+/// (an estimated 300 bytes per account) and not the number of callers served.
 const PER_SHARD: usize = 1024;
 
 /// A [`UserRepository`] that serves `find_by_id_for_display` from memory while the account is

@@ -130,8 +130,8 @@ impl PasswordHasher for Argon2idHasher {
 }
 
 /// How long a hashing thread keeps its block array with no work. Holding it costs 19 MiB of
-/// resident memory per thread with the default parameters. Allocating it again costs a few
-/// milliseconds once, at the start of the next burst.
+/// resident memory per thread with the default parameters. Allocating it again costs, by
+/// estimate, a few milliseconds of page faults once, at the start of the next burst.
 const KEEP_BLOCKS_WHEN_IDLE: Duration = Duration::from_secs(5);
 
 /// Runs jobs until every hasher clone, and with it the sender, is gone.

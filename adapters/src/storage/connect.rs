@@ -115,12 +115,13 @@ pub async fn migrate(connection: &DatabaseConnection) -> Result<(), StorageError
 const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Opens the PostgreSQL pool. sea-orm can only ping before every acquire or never, and every
-/// ping is a round trip to the server: about a quarter of the round trips of a refresh rotation.
-/// So the pool is built here with a ping only for connections idle longer than
-/// [`PING_AFTER_IDLE`].
+/// ping is a round trip to the server: three more for a refresh rotation, which acquires a
+/// connection three times. So the pool is built here with a ping only for connections idle
+/// longer than [`PING_AFTER_IDLE`].
 async fn connect_postgres(settings: &DatabaseSettings) -> Result<DatabaseConnection, StorageError> {
+    let failed = |error| StorageError::Connect(DbErr::Conn(RuntimeErr::SqlxError(error)));
     let options = PgConnectOptions::from_str(&settings.url)
-        .map_err(|error| StorageError::Connect(DbErr::Conn(RuntimeErr::SqlxError(error))))?
+        .map_err(failed)?
         .disable_statement_logging();
     let mut pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
@@ -132,8 +133,14 @@ async fn connect_postgres(settings: &DatabaseSettings) -> Result<DatabaseConnect
                 if metadata.idle_for < PING_AFTER_IDLE {
                     return Ok(true);
                 }
-                // A failed ping closes the connection and the pool opens another.
-                Ok(sea_orm::sqlx::Connection::ping(connection).await.is_ok())
+                // Returning false closes the connection, and the pool opens another.
+                match sea_orm::sqlx::Connection::ping(connection).await {
+                    Ok(()) => Ok(true),
+                    Err(error) => {
+                        tracing::warn!(%error, idle_ms = metadata.idle_for.as_millis(), "an idle database connection failed its ping; replacing it");
+                        Ok(false)
+                    }
+                }
             })
         });
     if let Some(schema) = &settings.schema {
@@ -143,10 +150,7 @@ async fn connect_postgres(settings: &DatabaseSettings) -> Result<DatabaseConnect
             Box::pin(async move { connection.execute(statement.as_str()).await.map(|_| ()) })
         });
     }
-    let pool = pool
-        .connect_with(options)
-        .await
-        .map_err(|error| StorageError::Connect(DbErr::Conn(RuntimeErr::SqlxError(error))))?;
+    let pool = pool.connect_with(options).await.map_err(failed)?;
     Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
 }
 
